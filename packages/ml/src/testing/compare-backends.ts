@@ -1,0 +1,41 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Deterministic pseudo-random floats in [-1, 1) (mulberry32), identical on every backend. */
+export function seededValues(count: number, seed: number): Float32Array {
+  let state = seed >>> 0;
+  const values = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    values[i] = ((t ^ (t >>> 14)) >>> 0) / 2147483648 - 1;
+  }
+  return values;
+}
+
+/** Runs `compute` on the named backend and returns its outputs as plain arrays (tensors disposed). */
+export async function runOn(backendName: string, compute: () => tf.Tensor | tf.Tensor[]): Promise<Float32Array[]> {
+  await tf.setBackend(backendName);
+  const outputs = tf.tidy(compute);
+  const list = Array.isArray(outputs) ? outputs : [outputs];
+  const values = await Promise.all(list.map(async (tensor) => new Float32Array(await tensor.data())));
+  tf.dispose(list);
+  return values;
+}
+
+/** Largest |a − b| divided by max(1, largest |reference|): the error "relative to scale". */
+export function scaledMaxError(actual: Float32Array, reference: Float32Array): number {
+  if (actual.length !== reference.length) {
+    throw new Error(`length mismatch: got ${actual.length}, expected ${reference.length}`);
+  }
+  let largestDifference = 0;
+  let scale = 1;
+  for (let i = 0; i < reference.length; i++) {
+    const expected = reference[i] ?? 0;
+    const difference = Math.abs((actual[i] ?? Number.NaN) - expected);
+    if (!(difference <= largestDifference)) largestDifference = difference; // NaN wins
+    scale = Math.max(scale, Math.abs(expected));
+  }
+  return largestDifference / scale;
+}
