@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 
 /** Deterministic pseudo-random floats in [-1, 1) (mulberry32), identical on every backend. */
 export function seededValues(count: number, seed: number): Float32Array {
@@ -38,4 +39,27 @@ export function scaledMaxError(actual: Float32Array, reference: Float32Array): n
     scale = Math.max(scale, Math.abs(expected));
   }
   return largestDifference / scale;
+}
+
+/** The loss, then the gradient of every trainable weight of `model`, in the model's own order. */
+export function lossAndWeightGradients(model: tfl.LayersModel, loss: () => tf.Scalar): tf.Tensor[] {
+  const { value, grads } = tf.variableGrads(loss);
+  const ordered = model.trainableWeights.map((weight) => {
+    const gradient = grads[(weight.read() as tf.Variable).name];
+    if (gradient === undefined) throw new Error(`no gradient for ${weight.name}`);
+    return gradient;
+  });
+  return [value, ...ordered];
+}
+
+/** Fails naming every output whose scaled error exceeds `tolerance`, not just the first. */
+export function outputsOverTolerance(
+  actual: Float32Array[],
+  reference: Float32Array[],
+  tolerance: number,
+): Array<{ output: number; error: number }> {
+  if (actual.length !== reference.length) throw new Error(`got ${actual.length} outputs, expected ${reference.length}`);
+  return reference
+    .map((expected, output) => ({ output, error: scaledMaxError(actual[output] ?? new Float32Array(), expected) }))
+    .filter(({ error }) => !(error <= tolerance));
 }

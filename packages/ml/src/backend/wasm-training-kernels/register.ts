@@ -10,6 +10,7 @@ import { batchNormGradientConfig } from '../gradients/batch-norm-gradient.js';
 
 import { conv2dBackpropFilterConfig, conv2dBackpropInputConfig } from './conv2d-backprop.js';
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './depthwise-conv2d-backprop.js';
+import { maxPoolGradConfig } from './max-pool-grad.js';
 import { unsortedSegmentSumConfig } from './unsorted-segment-sum.js';
 
 /** Kernels that wasm lacks or runs as scalar loops, in the order a training step meets them. */
@@ -19,6 +20,7 @@ export const wasmTrainingKernels: readonly KernelConfig[] = [
   depthwiseBackpropFilterConfig,
   depthwiseBackpropInputConfig,
   unsortedSegmentSumConfig,
+  maxPoolGradConfig,
 ];
 
 let registered = false;

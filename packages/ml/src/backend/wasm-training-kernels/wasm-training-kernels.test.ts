@@ -141,6 +141,37 @@ describe('UnsortedSegmentSum on wasm matches cpu', () => {
   });
 });
 
+describe("MaxPoolGrad on wasm matches cpu (wasm's own misroutes all-negative windows)", () => {
+  it.each([
+    ['2×2 valid', [2, 6, 6, 16], 2, 2, 'valid'],
+    ['3×3 stride 2 same', [2, 7, 7, 4], 3, 2, 'same'],
+    ['3×3 stride 1 same (overlapping windows)', [2, 6, 6, 5], 3, 1, 'same'],
+    ['2×2 stride 2 same, odd size', [1, 5, 7, 3], 2, 2, 'same'],
+  ] as const)('%s', async (_name, shape, filterSize, stride, pad) => {
+    await expectKernelMatchesCpu(
+      'MaxPoolGrad',
+      () => {
+        const input = tensor([...shape], 16);
+        const output = tf.maxPool(input as tf.Tensor4D, filterSize, stride, pad);
+        return { dy: tensor(output.shape, 17), input, output };
+      },
+      { filterSize, strides: stride, pad },
+    );
+  });
+
+  it('routes a window of equal values to its first pixel, as cpu does', async () => {
+    const { actual } = await expectKernelMatchesCpu(
+      'MaxPoolGrad',
+      () => {
+        const input = tf.fill([1, 2, 2, 1], -3);
+        return { dy: tf.ones([1, 1, 1, 1]), input, output: tf.maxPool(input as tf.Tensor4D, 2, 2, 'valid') };
+      },
+      { filterSize: 2, strides: 2, pad: 'valid' },
+    );
+    expect(Array.from(actual)).toEqual([1, 0, 0, 0]);
+  });
+});
+
 describe('batch-norm gradient', () => {
   it('matches tfjs-core composite maths for every input', async () => {
     const shape: Shape4 = [3, 5, 4, 6];
@@ -175,14 +206,12 @@ describe('a kernel that cannot run', () => {
     return runOn(
       'wasm',
       () =>
-        tf
-          .engine()
-          .runKernel('Conv2DBackpropFilter', { x: tf.zeros([1, 3, 4, 4]), dy: tf.zeros([1, 3, 4, 4]) }, {
-            strides: 1,
-            pad: 'same',
-            dataFormat: 'NCHW',
-            filterShape: [1, 1, 3, 3],
-          } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.zeros([1, 3, 4, 4]), dy: tf.zeros([1, 3, 4, 4]) }, {
+          strides: 1,
+          pad: 'same',
+          dataFormat: 'NCHW',
+          filterShape: [1, 1, 3, 3],
+        } as unknown as tf.NamedAttrMap) as tf.Tensor,
     ).then(
       () => expect.fail('NCHW should be refused'),
       (error: unknown) => expect(String(error)).toMatch(/dataFormat expected NHWC, got NCHW/),

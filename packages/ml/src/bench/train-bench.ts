@@ -1,0 +1,170 @@
+import { loadavg } from 'node:os';
+
+import { Command, InvalidArgumentError } from 'commander';
+import * as tf from '@tensorflow/tfjs-core';
+
+import { initBackend } from '../backend/select-backend.js';
+import { buildReferenceResNet, forwardFlopsPerImage } from '../models/reference-resnet.js';
+import { seededValues } from '../testing/compare-backends.js';
+
+interface BenchOptions {
+  json: boolean;
+  backend: string;
+  batch: number;
+  trainSeconds: number;
+  inferSeconds: number;
+  warmup: number;
+  profile: boolean;
+}
+
+/** The figures `npm run bench:train -- --json` prints as its final line. */
+export interface TrainBenchResult {
+  backend: string;
+  native: boolean;
+  threads: number;
+  batch: number;
+  train_img_s: number;
+  infer_img_s_b1: number;
+  infer_img_s_b32: number;
+  flops_per_img: number;
+  train_gflop_s: number;
+  load_before: number;
+}
+
+const program = new Command()
+  .name('bench:train')
+  .description(
+    'Times training and inference of the reference ResNet (28×28×1, ~152k parameters) on the chosen TensorFlow.js backend.',
+  )
+  .option('--json', 'print only the final JSON line on stdout', false)
+  .option(
+    '--backend <name>',
+    'auto | tensorflow | wasm | cpu (default: NS_BACKEND or auto)',
+    process.env['NS_BACKEND'] ?? 'auto',
+  )
+  .option('--batch <n>', 'training batch size', positiveInteger('--batch'), 32)
+  .option('--train-seconds <s>', 'measured training time after warm-up', positiveNumber('--train-seconds'), 8)
+  .option('--infer-seconds <s>', 'measured time for each inference batch size', positiveNumber('--infer-seconds'), 3)
+  .option('--warmup <steps>', 'untimed steps before each measurement', positiveInteger('--warmup'), 3)
+  .option('--profile', 'print the kernels that dominate one training step (stderr)', false)
+  .addHelpText('after', '\nTargets on a 2-core x86-64 with wasm: train_img_s ≥ 40, infer_img_s_b32 ≥ 250.');
+
+async function main(): Promise<void> {
+  const options = program.parse().opts<BenchOptions>();
+  const say = (line: string): void => {
+    process.stderr.write(`${line}\n`);
+  };
+  const loadBefore = loadavg()[0] ?? 0;
+  const choice = await initBackend({ request: options.backend, log: say });
+  if (loadBefore > 0.5) say(`warning: load average ${loadBefore.toFixed(2)} before the run; figures will be low`);
+
+  const model = buildReferenceResNet();
+  model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
+  const flopsPerImage = forwardFlopsPerImage(model);
+  const images = tf.tensor4d(seededValues(options.batch * 28 * 28, 1), [options.batch, 28, 28, 1]);
+  const labels = tf.oneHot(
+    tf.tensor1d(
+      Array.from({ length: options.batch }, (_, i) => i % 10),
+      'int32',
+    ),
+    10,
+  );
+
+  say(`training batch ${options.batch}: ${options.warmup} warm-up steps, then ${options.trainSeconds}s`);
+  const trainImgS = await measure(options.warmup, options.trainSeconds, options.batch, async () => {
+    await model.trainOnBatch(images, labels);
+  });
+  say(`  train ${trainImgS.toFixed(1)} img/s (${((trainImgS * 3 * flopsPerImage) / 1e9).toFixed(1)} GFLOP/s)`);
+
+  if (options.profile) await profileStep(() => model.trainOnBatch(images, labels), say);
+
+  const inferImgS = async (batch: number): Promise<number> => {
+    const input = tf.tensor4d(seededValues(batch * 28 * 28, 2), [batch, 28, 28, 1]);
+    const rate = await measure(options.warmup, options.inferSeconds, batch, async () => {
+      const output = model.predict(input) as tf.Tensor;
+      await output.data();
+      output.dispose();
+    });
+    input.dispose();
+    say(`  infer batch ${batch}: ${rate.toFixed(1)} img/s`);
+    return rate;
+  };
+  const inferB1 = await inferImgS(1);
+  const inferB32 = await inferImgS(32);
+
+  tf.dispose([images, labels]);
+  model.dispose();
+  const result: TrainBenchResult = {
+    backend: choice.backend,
+    native: choice.native,
+    threads: choice.threads,
+    batch: options.batch,
+    train_img_s: round(trainImgS),
+    infer_img_s_b1: round(inferB1),
+    infer_img_s_b32: round(inferB32),
+    flops_per_img: flopsPerImage,
+    train_gflop_s: round((trainImgS * 3 * flopsPerImage) / 1e9),
+    load_before: round(loadBefore),
+  };
+  if (!options.json) say('');
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+/** Images per second over at least `seconds` of repeated `step`s, after `warmup` untimed ones. */
+async function measure(warmup: number, seconds: number, imagesPerStep: number, step: () => Promise<void>) {
+  for (let i = 0; i < warmup; i++) await step();
+  let steps = 0;
+  const start = performance.now();
+  while (performance.now() - start < seconds * 1000) {
+    await step();
+    steps++;
+  }
+  return (steps * imagesPerStep) / ((performance.now() - start) / 1000);
+}
+
+async function profileStep(step: () => Promise<unknown>, say: (line: string) => void): Promise<void> {
+  const profile = await tf.profile(async () => {
+    await step();
+  });
+  const byKernel = new Map<string, { ms: number; calls: number }>();
+  // Fused ops also appear as `<name>__op` wrappers around their kernel: count the kernels only.
+  const kernels = profile.kernels.filter((kernel) => !kernel.name.endsWith('__op'));
+  for (const kernel of kernels) {
+    const entry = byKernel.get(kernel.name) ?? { ms: 0, calls: 0 };
+    entry.ms += Number(kernel.kernelTimeMs);
+    entry.calls++;
+    byKernel.set(kernel.name, entry);
+  }
+  const total = [...byKernel.values()].reduce((sum, entry) => sum + entry.ms, 0);
+  say(`  one training step: ${total.toFixed(0)} ms in ${kernels.length} kernel calls`);
+  for (const [name, entry] of [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15)) {
+    say(`    ${name.padEnd(28)} ${entry.ms.toFixed(1).padStart(7)} ms  ${String(entry.calls).padStart(4)} calls`);
+  }
+}
+
+function round(value: number): number {
+  return Math.round(value * 10) / 10;
+}
+
+function positiveInteger(flag: string) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!Number.isInteger(parsed) || parsed <= 0)
+      throw new InvalidArgumentError(`${flag}: expected a positive integer, got "${value}"`);
+    return parsed;
+  };
+}
+
+function positiveNumber(flag: string) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!Number.isFinite(parsed) || parsed <= 0)
+      throw new InvalidArgumentError(`${flag}: expected a positive number, got "${value}"`);
+    return parsed;
+  };
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench:train failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});
