@@ -3,7 +3,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { buildReferenceResNet } from '../models/reference-resnet.js';
-import { lossAndWeightGradients, outputsOverTolerance, runOn, seededValues } from '../testing/compare-backends.js';
+import { lossAndWeightGradients, outputsOverTolerance, runOn } from '../testing/compare-backends.js';
+import { seededValues } from '../random.js';
 import { initBackend } from './select-backend.js';
 
 beforeAll(async () => {

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { initBackend } from '../backend/select-backend.js';
 import { buildReferenceResNet, forwardFlopsPerImage } from '../models/reference-resnet.js';
-import { seededValues } from '../testing/compare-backends.js';
+import { seededValues } from '../random.js';
 
 interface BenchOptions {
   json: boolean;

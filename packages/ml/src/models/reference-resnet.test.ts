@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { initBackend } from '../backend/select-backend.js';
-import { lossAndWeightGradients, outputsOverTolerance, runOn, seededValues } from '../testing/compare-backends.js';
+import { lossAndWeightGradients, outputsOverTolerance, runOn } from '../testing/compare-backends.js';
+import { seededValues } from '../random.js';
 import { buildReferenceResNet, forwardFlopsPerImage } from './reference-resnet.js';
 
 beforeAll(async () => {

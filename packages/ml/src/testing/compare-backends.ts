@@ -1,20 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
-/** Deterministic pseudo-random floats in [-1, 1) (mulberry32), identical on every backend. */
-export function seededValues(count: number, seed: number): Float32Array {
-  let state = seed >>> 0;
-  const values = new Float32Array(count);
-  for (let i = 0; i < count; i++) {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    values[i] = ((t ^ (t >>> 14)) >>> 0) / 2147483648 - 1;
-  }
-  return values;
-}
-
 /** Runs `compute` on the named backend and returns its outputs as plain arrays (tensors disposed). */
 export async function runOn(backendName: string, compute: () => tf.Tensor | tf.Tensor[]): Promise<Float32Array[]> {
   await tf.setBackend(backendName);

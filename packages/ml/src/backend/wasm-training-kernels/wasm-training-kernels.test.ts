@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { initBackend } from '../select-backend.js';
-import { runOn, scaledMaxError, seededValues } from '../../testing/compare-backends.js';
+import { seededValues } from '../../random.js';
+import { runOn, scaledMaxError } from '../../testing/compare-backends.js';
 
 type Padding = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
 type Shape4 = [number, number, number, number];

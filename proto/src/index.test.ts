@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import * as entry from './index.js';
+import * as model from './gen/noisystudent/v1/model.js';
+import * as prediction from './gen/noisystudent/v1/prediction.js';
+import * as shard from './gen/noisystudent/v1/shard.js';
+import * as tensor from './gen/noisystudent/v1/tensor.js';
+
+// protobufFileName differs per file and says nothing a consumer needs.
+const perFileOnly = new Set(['protobufFileName']);
+
+describe('package entry', () => {
+  it.each([
+    ['tensor', tensor],
+    ['model', model],
+    ['prediction', prediction],
+    ['shard', shard],
+  ])('re-exports every message, enum and enum helper of %s.proto', (_file, generated) => {
+    const exported: Record<string, unknown> = entry;
+    const expected = Object.entries(generated).filter(([name]) => !perFileOnly.has(name));
+
+    expect(expected.filter(([name, value]) => exported[name] !== value).map(([name]) => name)).toEqual([]);
+  });
+});

@@ -1,0 +1,36 @@
+// The noisystudent.v1 wire contracts (noisystudent/v1/*.proto), as ts-proto generates them into ./gen.
+// Each message is an interface plus a value of the same name with encode, decode, fromJSON, toJSON, create and
+// fromPartial. Enums drop their value prefix (Dtype.FLOAT32 is DTYPE_FLOAT32 on the wire and in JSON).
+
+export { protobufPackage, type DeepPartial, type MessageFns } from './gen/noisystudent/v1/tensor.js';
+
+export { Dtype, dtypeFromJSON, dtypeToJSON, Image, Tensor } from './gen/noisystudent/v1/tensor.js';
+
+export {
+  ColorMode,
+  colorModeFromJSON,
+  colorModeToJSON,
+  EvaluationMetrics,
+  ModelArtifact,
+  ModelMetadata,
+  NoiseConfig,
+  Preprocessing,
+  Rescale,
+  ResizeMethod,
+  resizeMethodFromJSON,
+  resizeMethodToJSON,
+  Standardize,
+  TrainingConfig,
+  WeightSpec,
+} from './gen/noisystudent/v1/model.js';
+
+export { ClassProbabilities, TopKEntry } from './gen/noisystudent/v1/prediction.js';
+
+export {
+  BalancingPolicy,
+  LabelMode,
+  labelModeFromJSON,
+  labelModeToJSON,
+  PseudoLabeledExample,
+  Shard,
+} from './gen/noisystudent/v1/shard.js';
