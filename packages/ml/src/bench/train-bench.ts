@@ -1,9 +1,10 @@
 import { loadavg } from 'node:os';
 
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 
 import { initBackend } from '../backend/select-backend.js';
+import { integerOption, positiveNumberOption, runMain } from '../cli/options.js';
 import { buildReferenceResNet, forwardFlopsPerImage } from '../models/reference-resnet.js';
 import { seededValues } from '../random.js';
 
@@ -42,10 +43,15 @@ const program = new Command()
     'auto | tensorflow | wasm | cpu (default: NS_BACKEND or auto)',
     process.env['NS_BACKEND'] ?? 'auto',
   )
-  .option('--batch <n>', 'training batch size', positiveInteger('--batch'), 32)
-  .option('--train-seconds <s>', 'measured training time after warm-up', positiveNumber('--train-seconds'), 8)
-  .option('--infer-seconds <s>', 'measured time for each inference batch size', positiveNumber('--infer-seconds'), 3)
-  .option('--warmup <steps>', 'untimed steps before each measurement', positiveInteger('--warmup'), 3)
+  .option('--batch <n>', 'training batch size', integerOption('--batch'), 32)
+  .option('--train-seconds <s>', 'measured training time after warm-up', positiveNumberOption('--train-seconds'), 8)
+  .option(
+    '--infer-seconds <s>',
+    'measured time for each inference batch size',
+    positiveNumberOption('--infer-seconds'),
+    3,
+  )
+  .option('--warmup <steps>', 'untimed steps before each measurement', integerOption('--warmup'), 3)
   .option('--profile', 'print the kernels that dominate one training step (stderr)', false)
   .addHelpText('after', '\nTargets on a 2-core x86-64 with wasm: train_img_s ≥ 40, infer_img_s_b32 ≥ 250.');
 
@@ -146,25 +152,4 @@ function round(value: number): number {
   return Math.round(value * 10) / 10;
 }
 
-function positiveInteger(flag: string) {
-  return (value: string): number => {
-    const parsed = Number(value);
-    if (!Number.isInteger(parsed) || parsed <= 0)
-      throw new InvalidArgumentError(`${flag}: expected a positive integer, got "${value}"`);
-    return parsed;
-  };
-}
-
-function positiveNumber(flag: string) {
-  return (value: string): number => {
-    const parsed = Number(value);
-    if (!Number.isFinite(parsed) || parsed <= 0)
-      throw new InvalidArgumentError(`${flag}: expected a positive number, got "${value}"`);
-    return parsed;
-  };
-}
-
-main().catch((error: unknown) => {
-  process.stderr.write(`bench:train failed: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exitCode = 1;
-});
+runMain('bench:train', main);

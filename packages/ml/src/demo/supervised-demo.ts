@@ -1,7 +1,8 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 
 import { initBackend } from '../backend/select-backend.js';
+import { integerOption, positiveNumberOption, runMain } from '../cli/options.js';
 import { loadFashionMnist, type LabeledImages } from '../data/fashion-mnist.js';
 import { buildReferenceResNet } from '../models/reference-resnet.js';
 import { createRandom, shuffledIndices } from '../random.js';
@@ -33,14 +34,14 @@ const program = new Command()
   .option(
     '--train-images <n>',
     'training images sampled from the 60,000',
-    integerIn('--train-images', 1, 60_000),
+    integerOption('--train-images', 1, 60_000),
     6_000,
   )
-  .option('--test-images <n>', 'test images sampled from the 10,000', integerIn('--test-images', 1, 10_000), 2_000)
-  .option('--epochs <n>', 'passes over the training sample', integerIn('--epochs', 1, 1_000), 2)
-  .option('--batch <n>', 'training batch size', integerIn('--batch', 1, 4_096), 32)
-  .option('--learning-rate <x>', 'Adam learning rate', positiveNumber('--learning-rate'), 2e-3)
-  .option('--seed <n>', 'seed for sampling, order and initial weights', integerIn('--seed', 0, 2 ** 31 - 1), 1)
+  .option('--test-images <n>', 'test images sampled from the 10,000', integerOption('--test-images', 1, 10_000), 2_000)
+  .option('--epochs <n>', 'passes over the training sample', integerOption('--epochs', 1, 1_000), 2)
+  .option('--batch <n>', 'training batch size', integerOption('--batch', 1, 4_096), 32)
+  .option('--learning-rate <x>', 'Adam learning rate', positiveNumberOption('--learning-rate'), 2e-3)
+  .option('--seed <n>', 'seed for sampling, order and initial weights', integerOption('--seed', 0, 2 ** 31 - 1), 1)
   .option('--data <dir>', 'folder with the Fashion-MNIST idx files (default: NS_FASHION_MNIST_DIR or Debian path)');
 
 async function main(): Promise<void> {
@@ -149,26 +150,4 @@ async function evaluate(model: ReturnType<typeof buildReferenceResNet>, data: La
   };
 }
 
-function integerIn(flag: string, min: number, max: number) {
-  return (value: string): number => {
-    const parsed = Number(value);
-    if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
-      throw new InvalidArgumentError(`${flag}: expected an integer from ${min} to ${max}, got "${value}"`);
-    }
-    return parsed;
-  };
-}
-
-function positiveNumber(flag: string) {
-  return (value: string): number => {
-    const parsed = Number(value);
-    if (!Number.isFinite(parsed) || parsed <= 0)
-      throw new InvalidArgumentError(`${flag}: expected a positive number, got "${value}"`);
-    return parsed;
-  };
-}
-
-main().catch((error: unknown) => {
-  process.stderr.write(`demo failed: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exitCode = 1;
-});
+runMain('demo', main);
