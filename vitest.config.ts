@@ -1,17 +1,40 @@
+import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
-  resolve: {
-    // Workspace packages resolve to their TypeScript sources in tests (see each package's "exports").
-    conditions: ['source'],
+  // Workspace packages resolve to their TypeScript sources in tests (see each package's "exports"),
+  // so tests never run a stale dist/. Tests run server-side, hence ssr.resolve.
+  ssr: {
+    resolve: {
+      conditions: ['source', ...defaultServerConditions],
+      externalConditions: ['source'],
+    },
   },
   test: {
-    include: [
-      'proto/src/**/*.test.ts',
-      'packages/*/src/**/*.test.ts',
-      'services/*/src/**/*.test.ts',
-      'clients/*/src/**/*.test.ts',
-      'test/**/*.test.ts',
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'all',
+          include: [
+            'proto/src/**/*.test.ts',
+            'packages/*/src/**/*.test.ts',
+            'services/*/src/**/*.test.ts',
+            'clients/*/src/**/*.test.ts',
+            'test/**/*.test.ts',
+          ],
+        },
+      },
+      {
+        // The backend and model tests again with the native kernels off, so the plain-wasm
+        // path (our composite training kernels) stays tested where the addon builds too.
+        extends: true,
+        test: {
+          name: 'plain-wasm',
+          include: ['packages/ml/src/backend/**/*.test.ts', 'packages/ml/src/models/**/*.test.ts'],
+          env: { NS_NATIVE_KERNELS: '0' },
+        },
+      },
     ],
     // tfjs keeps one global engine per process: every test file gets its own.
     pool: 'forks',

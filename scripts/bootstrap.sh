@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `npm test` and `npm run demo` need and a fresh machine lacks:
-#   Debian packages: nats-server (JetStream), dataset-fashion-mnist (the embedded default data set);
-#   npm dependencies (npm ci) when node_modules is missing.
+#   Debian packages: nats-server (JetStream), dataset-fashion-mnist (the embedded default data set),
+#   build-essential + pkg-config + libopenblas-dev (to build the native kernels, packages/kernels);
+#   npm dependencies (npm ci) when node_modules is missing, and the native kernels when unbuilt.
 # Root installs with apt-get; anyone else gets the exact command to run. Nothing is downloaded
 # from outside Debian's archive and the npm registry.
 set -euo pipefail
@@ -20,6 +21,11 @@ fashion_mnist_dir=${NS_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 missing=()
 command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
 [ -f "$fashion_mnist_dir/train-images-idx3-ubyte.gz" ] || missing+=(dataset-fashion-mnist)
+if [ "${NS_NATIVE_KERNELS:-1}" != 0 ]; then
+  command -v g++ >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || missing+=(build-essential)
+  command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+  pkg-config --exists openblas 2>/dev/null || missing+=(libopenblas-dev)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -32,7 +38,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     {
       echo "bootstrap: missing Debian packages: ${missing[*]}"
       echo "  install them with:  sudo apt-get update && sudo apt-get install -y ${missing[*]}"
-      echo "  (or set NS_FASHION_MNIST_DIR to a folder holding the Fashion-MNIST idx files)"
+      echo "  (or set NS_FASHION_MNIST_DIR to a folder holding the Fashion-MNIST idx files,"
+      echo "   and NS_NATIVE_KERNELS=0 to run on plain wasm without the native kernels)"
     } >&2
     exit 1
   fi
@@ -42,4 +49,14 @@ say "nats-server $(nats-server --version 2>/dev/null | awk '{print $NF}'), Fashi
 if [ ! -d node_modules/@tensorflow/tfjs-core ] || [ ! -d node_modules/vitest ]; then
   say "installing npm dependencies (npm ci)"
   npm ci --no-audit --no-fund >&2
+fi
+
+# npm ci builds the native kernels (their install script); a checkout whose build is missing or
+# older than its sources is built here. A failed build is reported and everything runs on plain wasm.
+addon=packages/kernels/build/Release/ns_kernels.node
+if [ "${NS_NATIVE_KERNELS:-1}" != 0 ]; then
+  if [ ! -f "$addon" ] || [ -n "$(find packages/kernels/src/native packages/kernels/binding.gyp -newer "$addon" 2>/dev/null | head -1)" ]; then
+    say "building the native kernels (packages/kernels)"
+    node packages/kernels/scripts/build.mjs
+  fi
 fi

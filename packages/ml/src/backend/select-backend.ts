@@ -4,6 +4,8 @@ import '@tensorflow/tfjs-backend-cpu';
 // (as the @tensorflow/tfjs umbrella does), and we train through layers anyway.
 import '@tensorflow/tfjs-layers';
 
+import { enableNativeKernels } from '@noisystudent/kernels';
+
 import { registerWasmTrainingKernels } from './wasm-training-kernels/register.js';
 
 /** Which backend a process asks for. `auto` picks the fastest one that loads. */
@@ -118,16 +120,27 @@ async function initTensorflow(packageName: string): Promise<BackendChoice> {
 async function initWasm(): Promise<BackendChoice> {
   const wasmModule = await import('@tensorflow/tfjs-backend-wasm');
   registerWasmTrainingKernels();
+  // Native kernels replace the heaviest wasm kernels and fall back to them for anything else.
+  const native = enableNativeKernels();
   if (!(await tf.setBackend('wasm'))) throw new Error('tf.setBackend("wasm") returned false');
   await tf.ready();
-  // The threaded build is disabled under Node upstream (tfjs issue 3830): count what it reports.
+  if (native.native) {
+    return {
+      backend: 'wasm',
+      source: '@tensorflow/tfjs-backend-wasm',
+      native: true,
+      threads: native.threads,
+      reason: native.reason,
+    };
+  }
+  // The threaded wasm build is disabled under Node upstream (tfjs issue 3830): count what it reports.
   const threads = wasmModule.getThreadsCount();
   return {
     backend: 'wasm',
     source: '@tensorflow/tfjs-backend-wasm',
     native: false,
     threads,
-    reason: `wasm SIMD with noisystudent training kernels; threads=${threads} because the threaded wasm build cannot start under Node`,
+    reason: `wasm SIMD with noisystudent training kernels, threads=${threads} (the threaded wasm build cannot start under Node); ${native.reason}`,
   };
 }
 

@@ -1,4 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
@@ -16,6 +19,7 @@ interface BenchOptions {
   inferSeconds: number;
   warmup: number;
   profile: boolean;
+  vsTorch: boolean;
 }
 
 /** The figures `npm run bench:train -- --json` prints as its final line. */
@@ -30,6 +34,10 @@ export interface TrainBenchResult {
   flops_per_img: number;
   train_gflop_s: number;
   load_before: number;
+  torch_train_img_s?: number;
+  torch_infer_img_s_b32?: number;
+  ratio_train?: number;
+  ratio_infer_b32?: number;
 }
 
 const program = new Command()
@@ -53,7 +61,11 @@ const program = new Command()
   )
   .option('--warmup <steps>', 'untimed steps before each measurement', integerOption('--warmup'), 3)
   .option('--profile', 'print the kernels that dominate one training step (stderr)', false)
-  .addHelpText('after', '\nTargets on a 2-core x86-64 with wasm: train_img_s ≥ 40, infer_img_s_b32 ≥ 250.');
+  .option('--vs-torch', "also time the same model in PyTorch (Debian's python3-torch, 2 threads) in this run", false)
+  .addHelpText(
+    'after',
+    '\nTargets on a 2-core x86-64: plain wasm train_img_s ≥ 40 and infer_img_s_b32 ≥ 250; with native kernels ratio_train ≥ 1 and ratio_infer_b32 ≥ 1 against PyTorch (--vs-torch).',
+  );
 
 async function main(): Promise<void> {
   const options = program.parse().opts<BenchOptions>();
@@ -112,8 +124,55 @@ async function main(): Promise<void> {
     train_gflop_s: round((trainImgS * 3 * flopsPerImage) / 1e9),
     load_before: round(loadBefore),
   };
+  if (options.vsTorch) {
+    const torch = runTorchReference(options, say);
+    if (torch !== undefined) {
+      result.torch_train_img_s = torch.train_img_s;
+      result.torch_infer_img_s_b32 = torch.infer_img_s_b32;
+      result.ratio_train = Math.round((trainImgS / torch.train_img_s) * 100) / 100;
+      result.ratio_infer_b32 = Math.round((inferB32 / torch.infer_img_s_b32) * 100) / 100;
+    }
+  }
   if (!options.json) say('');
   process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+interface TorchFigures {
+  torch_version: string;
+  threads: number;
+  train_img_s: number;
+  infer_img_s_b32: number;
+}
+
+/** Runs bench/torch_reference.py after our own measurement (never concurrently: they share the cores). */
+function runTorchReference(options: BenchOptions, say: (line: string) => void): TorchFigures | undefined {
+  const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'torch_reference.py');
+  say('PyTorch: the same reference ResNet, channels_last, 2 threads');
+  const run = spawnSync(
+    'python3',
+    [
+      script,
+      '--threads',
+      '2',
+      '--batch',
+      String(options.batch),
+      '--train-seconds',
+      String(options.trainSeconds),
+      '--infer-seconds',
+      String(options.inferSeconds),
+    ],
+    { encoding: 'utf8' },
+  );
+  if (run.error !== undefined || run.status !== 0) {
+    const why = run.error?.message ?? run.stderr.trim().split('\n').slice(-1)[0] ?? `exit status ${run.status}`;
+    say(`  skipped: PyTorch did not run (${why}); install Debian's python3-torch to compare`);
+    return undefined;
+  }
+  const figures = JSON.parse(run.stdout.trim().split('\n').slice(-1)[0] ?? '{}') as TorchFigures;
+  say(
+    `  torch ${figures.torch_version}, ${figures.threads} threads: train ${figures.train_img_s} img/s, infer batch 32 ${figures.infer_img_s_b32} img/s`,
+  );
+  return figures;
 }
 
 /** Images per second over at least `seconds` of repeated `step`s, after `warmup` untimed ones. */

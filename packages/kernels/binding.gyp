@@ -1,0 +1,25 @@
+{
+  "targets": [
+    {
+      "target_name": "ns_kernels",
+      "sources": [
+        "src/native/addon.cc",
+        "src/native/conv2d.cc",
+        "src/native/elementwise.cc",
+        "src/native/reduce.cc",
+        "src/native/batch_norm.cc",
+        "src/native/adam.cc",
+        "src/native/matmul.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<!@(pkg-config --cflags-only-I openblas | sed 's/-I//g')"
+      ],
+      "libraries": ["<!@(pkg-config --libs openblas)", "-fopenmp"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fopenmp", "-fno-math-errno", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    }
+  ]
+}

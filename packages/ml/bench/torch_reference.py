@@ -1,0 +1,110 @@
+"""The reference ResNet in PyTorch, timed like bench:train times it in TensorFlow.js.
+
+Prints one JSON line: {"torch_version", "threads", "train_img_s", "infer_img_s_b32", "parameters"}.
+Used by `npm run bench:train -- --vs-torch`; needs Debian's python3-torch.
+"""
+import argparse
+import json
+import time
+
+import torch
+from torch import nn
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, inputs: int, filters: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inputs, filters, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(filters, eps=1e-3, momentum=0.1)
+        self.conv2 = nn.Conv2d(filters, filters, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(filters, eps=1e-3, momentum=0.1)
+        self.projection = None
+        if stride != 1 or inputs != filters:
+            self.projection = nn.Sequential(
+                nn.Conv2d(inputs, filters, 1, stride, bias=False), nn.BatchNorm2d(filters, eps=1e-3, momentum=0.1)
+            )
+
+    def forward(self, x):
+        branch = torch.relu(self.bn1(self.conv1(x)))
+        branch = self.bn2(self.conv2(branch))
+        shortcut = x if self.projection is None else self.projection(x)
+        return torch.relu(branch + shortcut)
+
+
+def reference_resnet() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, 1, 1, bias=False),
+        nn.BatchNorm2d(32, eps=1e-3, momentum=0.1),
+        nn.ReLU(),
+        BasicBlock(32, 32, 1),
+        BasicBlock(32, 64, 2),
+        BasicBlock(64, 64, 1),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Dropout(0.5),
+        nn.Linear(64, 10),
+    )
+
+
+def images_per_second(step, batch: int, warmup: int, seconds: float) -> float:
+    for _ in range(warmup):
+        step()
+    steps = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        step()
+        steps += 1
+    return steps * batch / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--train-seconds", type=float, default=8)
+    parser.add_argument("--infer-seconds", type=float, default=3)
+    parser.add_argument("--warmup", type=int, default=3)
+    args = parser.parse_args()
+
+    # Debian's torch starts with one thread.
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(1)
+    # channels_last is PyTorch's faster layout on CPU for this model (FACTS.md).
+    model = reference_resnet().to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    images = torch.randn(args.batch, 1, 28, 28).to(memory_format=torch.channels_last)
+    labels = torch.arange(args.batch) % 10
+
+    def train_step():
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(images), labels)
+        loss.backward()
+        optimizer.step()
+
+    model.train()
+    train = images_per_second(train_step, args.batch, args.warmup, args.train_seconds)
+
+    model.eval()
+    batch32 = torch.randn(32, 1, 28, 28).to(memory_format=torch.channels_last)
+
+    def infer_step():
+        with torch.no_grad():
+            model(batch32)
+
+    infer = images_per_second(infer_step, 32, args.warmup, args.infer_seconds)
+    print(
+        json.dumps(
+            {
+                "torch_version": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "train_img_s": round(train, 1),
+                "infer_img_s_b32": round(infer, 1),
+                "parameters": sum(p.numel() for p in model.parameters()),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

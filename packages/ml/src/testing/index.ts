@@ -1,0 +1,3 @@
+// Helpers for tests that compare backends; exported as @noisystudent/ml/testing.
+export { lossAndWeightGradients, outputsOverTolerance, runOn, scaledMaxError } from './compare-backends.js';
+export { seededValues } from '../random.js';
