@@ -1,3 +1,22 @@
+export { DEFAULT_FILL_VALUE } from './augment/geometric-ops.js';
+export {
+  DEFAULT_TRANSLATE_FRACTION,
+  MAX_MAGNITUDE,
+  RAND_AUGMENT_OPS,
+  type RandAugmentOp,
+} from './augment/op-parameters.js';
+export {
+  sampleRandAugmentPlan,
+  type RandAugmentPlan,
+  type RandAugmentPlanOptions,
+  type RandAugmentStep,
+} from './augment/plan.js';
+export {
+  applyRandAugmentPlan,
+  randAugment,
+  type RandAugmentApplyOptions,
+  type RandAugmentOptions,
+} from './augment/rand-augment.js';
 export {
   BACKEND_REQUESTS,
   currentBackend,
