@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `npm test` and `npm run demo` need and a fresh machine lacks:
 #   Debian packages: nats-server (JetStream), dataset-fashion-mnist (the embedded default data set),
-#   build-essential + pkg-config + libopenblas-dev (to build the native kernels, packages/kernels);
+#   build-essential + pkg-config + libopenblas-dev + libdnnl-dev (oneDNN) to build the native kernels;
 #   npm dependencies (npm ci) when node_modules is missing, and the native kernels when unbuilt.
 # Root installs with apt-get; anyone else gets the exact command to run. Nothing is downloaded
 # from outside Debian's archive and the npm registry.
@@ -25,6 +25,7 @@ if [ "${NS_NATIVE_KERNELS:-1}" != 0 ]; then
   command -v g++ >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || missing+=(build-essential)
   command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
   pkg-config --exists openblas 2>/dev/null || missing+=(libopenblas-dev)
+  [ -f /usr/include/oneapi/dnnl/dnnl.hpp ] || missing+=(libdnnl-dev)
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,4 +1,7 @@
 {
+  "variables": {
+    "have_dnnl%": "<!(node -p \"require('node:fs').existsSync('/usr/include/oneapi/dnnl/dnnl.hpp') ? 1 : 0\")"
+  },
   "targets": [
     {
       "target_name": "ns_kernels",
@@ -19,7 +22,17 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
-      "cflags_cc": ["-std=c++17", "-O3", "-fopenmp", "-fno-math-errno", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+      "cflags_cc": ["-std=c++17", "-O3", "-fopenmp", "-fno-math-errno", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "conditions": [
+        [
+          "have_dnnl==1",
+          {
+            "sources": ["src/native/dnnl_conv.cc"],
+            "defines": ["NS_HAVE_DNNL"],
+            "libraries": ["-ldnnl"]
+          }
+        ]
+      ]
     }
   ]
 }

@@ -51,6 +51,18 @@ export interface NativeAddon {
     mean: number,
     variance: number,
   ): void;
+  batchNormInference(
+    heap: ArrayBuffer,
+    x: number,
+    mean: number,
+    variance: number,
+    gamma: number,
+    beta: number,
+    epsilon: number,
+    rows: number,
+    channels: number,
+    y: number,
+  ): void;
   batchNormBackward(
     heap: ArrayBuffer,
     dy: number,
@@ -83,6 +95,8 @@ export interface NativeAddon {
     newSecondMoment: number,
   ): void;
   threads(): number;
+  /** What the convolutions run on: "onednn" or "openblas" (NS_CONV=blas forces the latter). */
+  convLibrary(): string;
 }
 
 export type AddonLoad = { ok: true; addon: NativeAddon } | { ok: false; reason: string };

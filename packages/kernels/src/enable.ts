@@ -46,7 +46,7 @@ export function enableNativeKernels(): NativeKernelsStatus {
   status = {
     native: true,
     threads,
-    reason: `native kernels (OpenBLAS + OpenMP, ${threads} threads)${patches.ok ? ', fused batch norm and Adam' : `; ${patches.reason}`}`,
+    reason: `native kernels (convolutions on ${addon.convLibrary()}, OpenMP ${threads} threads)${patches.ok ? ', fused batch norm and Adam' : `; ${patches.reason}`}`,
   };
   return status;
 }

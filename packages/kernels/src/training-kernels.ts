@@ -1,8 +1,15 @@
-import { util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
+import {
+  FusedBatchNorm,
+  util,
+  type FusedBatchNormAttrs,
+  type KernelConfig,
+  type KernelFunc,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 import type { NativeAddon } from './addon.js';
-import { heapOf, offsetOf } from './heap.js';
+import { heapOf, nativeWithFallback, offsetOf } from './heap.js';
 
 /** Kernels of our own, for wasm only, used by the patches in patches.ts when native kernels are active. */
 export const BATCH_NORM_TRAINING = 'NsBatchNormTraining';
@@ -41,8 +48,43 @@ function channelsOf(x: TensorInfo): { rows: number; channels: number } {
   return { rows: util.sizeFromShape(x.shape) / channels, channels };
 }
 
+interface FusedBatchNormInputs {
+  x: TensorInfo;
+  mean: TensorInfo;
+  variance: TensorInfo;
+  offset?: TensorInfo;
+  scale?: TensorInfo;
+}
+
+/** FusedBatchNorm (inference and tfjs' own training path) with statistics per last-axis channel. */
+function fusedBatchNorm(addon: NativeAddon): KernelConfig {
+  return nativeWithFallback<FusedBatchNormInputs, FusedBatchNormAttrs>(FusedBatchNorm, ({ inputs, backend, attrs }) => {
+    const { x, mean, variance, offset, scale } = inputs;
+    const { rows, channels } = channelsOf(x);
+    const perChannel = [mean, variance, offset, scale].every(
+      (tensor) => tensor === undefined || (tensor.dtype === 'float32' && util.sizeFromShape(tensor.shape) === channels),
+    );
+    if (x.dtype !== 'float32' || !perChannel || rows * channels < 1024) return undefined;
+    const y = backend.makeOutput(x.shape, 'float32');
+    addon.batchNormInference(
+      heapOf(backend),
+      offsetOf(backend, x),
+      offsetOf(backend, mean),
+      offsetOf(backend, variance),
+      scale === undefined ? -1 : offsetOf(backend, scale),
+      offset === undefined ? -1 : offsetOf(backend, offset),
+      attrs.varianceEpsilon,
+      rows,
+      channels,
+      offsetOf(backend, y),
+    );
+    return y;
+  });
+}
+
 export function trainingKernels(addon: NativeAddon): KernelConfig[] {
   return [
+    fusedBatchNorm(addon),
     // x [..., C], gamma [C], beta [C] → y (same shape as x), batch mean [C], biased batch variance [C]
     config<{ x: TensorInfo; gamma: TensorInfo; beta: TensorInfo }, BatchNormTrainingAttrs>(
       BATCH_NORM_TRAINING,

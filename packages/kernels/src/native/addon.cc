@@ -193,6 +193,18 @@ Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// batchNormInference(heap, x, mean, variance, gamma | -1, beta | -1, epsilon, rows, channels, y)
+Napi::Value BatchNormInference(const Napi::CallbackInfo& info) {
+  require_args(info, 10, "batchNormInference");
+  Heap heap(info[0]);
+  const size_t rows = size_arg(info, 7), channels = size_arg(info, 8);
+  ns::batch_norm_inference(heap.floats(info, 1, rows * channels, "x"), heap.floats(info, 2, channels, "mean"),
+                           heap.floats(info, 3, channels, "variance"), heap.optional_floats(info, 4, channels, "gamma"),
+                           heap.optional_floats(info, 5, channels, "beta"), float_arg(info, 6), rows, channels,
+                           heap.floats(info, 9, rows * channels, "y"));
+  return info.Env().Undefined();
+}
+
 // batchNormBackward(heap, dy, x, mean, variance, gamma, epsilon, rows, channels, dx, dgamma, dbeta)
 Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
   require_args(info, 12, "batchNormBackward");
@@ -222,6 +234,8 @@ Napi::Value AdamUpdate(const Napi::CallbackInfo& info) {
 
 Napi::Value Threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), ns::thread_count()); }
 
+Napi::Value ConvLibrary(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), ns::conv_library()); }
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // Threads come from OpenMP around each kernel; every GEMM inside runs on the calling thread.
   openblas_set_num_threads(1);
@@ -236,9 +250,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sumRows", Napi::Function::New(env, Sum<true>));
   exports.Set("sumCols", Napi::Function::New(env, Sum<false>));
   exports.Set("batchNormForward", Napi::Function::New(env, BatchNormForward));
+  exports.Set("batchNormInference", Napi::Function::New(env, BatchNormInference));
   exports.Set("batchNormBackward", Napi::Function::New(env, BatchNormBackward));
   exports.Set("adamUpdate", Napi::Function::New(env, AdamUpdate));
   exports.Set("threads", Napi::Function::New(env, Threads));
+  exports.Set("convLibrary", Napi::Function::New(env, ConvLibrary));
   return exports;
 }
 

@@ -38,6 +38,25 @@ void channel_sums(size_t rows, size_t channels, int sums_per_channel, std::vecto
   }
 }
 
+NS_CLONES void channel_affine_rows(const float* x, const float* scale, const float* shift, size_t begin, size_t end,
+                                  size_t channels, float* y) {
+  for (size_t r = begin; r < end; ++r) {
+    const float* row = x + r * channels;
+    float* out = y + r * channels;
+    for (size_t c = 0; c < channels; ++c) out[c] = row[c] * scale[c] + shift[c];
+  }
+}
+
+void channel_affine(const float* x, const float* scale, const float* shift, size_t rows, size_t channels, float* y) {
+  const bool parallel = rows * channels >= (1 << 15);
+#pragma omp parallel if (parallel)
+  {
+    const size_t count = static_cast<size_t>(omp_get_num_threads());
+    const size_t thread = static_cast<size_t>(omp_get_thread_num());
+    channel_affine_rows(x, scale, shift, rows * thread / count, rows * (thread + 1) / count, channels, y);
+  }
+}
+
 }  // namespace
 
 void batch_norm_forward(const float* x, const float* gamma, const float* beta, float epsilon, size_t rows,
@@ -57,19 +76,22 @@ void batch_norm_forward(const float* x, const float* gamma, const float* beta, f
       acc[c] += centered * centered;
     }
   });
-  std::vector<float> scale(channels), shift(channels);
   for (size_t c = 0; c < channels; ++c) {
     mean[c] = mean_f[c];
     variance[c] = static_cast<float>(sums[c] / static_cast<double>(rows));
-    scale[c] = gamma[c] / std::sqrt(variance[c] + epsilon);
-    shift[c] = beta[c] - mean_f[c] * scale[c];
   }
-#pragma omp parallel for schedule(static)
-  for (size_t r = 0; r < rows; ++r) {
-    const float* row = x + r * channels;
-    float* out = y + r * channels;
-    for (size_t c = 0; c < channels; ++c) out[c] = row[c] * scale[c] + shift[c];
+  batch_norm_inference(x, mean, variance, gamma, beta, epsilon, rows, channels, y);
+}
+
+void batch_norm_inference(const float* x, const float* mean, const float* variance, const float* gamma,
+                          const float* beta, float epsilon, size_t rows, size_t channels, float* y) {
+  // y = x·scale + shift per channel.
+  std::vector<float> scale(channels), shift(channels);
+  for (size_t c = 0; c < channels; ++c) {
+    scale[c] = (gamma != nullptr ? gamma[c] : 1.0f) / std::sqrt(variance[c] + epsilon);
+    shift[c] = (beta != nullptr ? beta[c] : 0.0f) - mean[c] * scale[c];
   }
+  channel_affine(x, scale.data(), shift.data(), rows, channels, y);
 }
 
 void batch_norm_backward(const float* dy, const float* x, const float* mean, const float* variance,

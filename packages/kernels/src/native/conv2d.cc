@@ -4,7 +4,9 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "kernels.h"
@@ -98,6 +100,19 @@ void share(size_t total, int index, int count, size_t* begin, size_t* end) {
 
 thread_local std::vector<float> scratch;
 
+// oneDNN when the addon was built with it, unless NS_CONV=blas asks for im2col + SGEMM.
+bool use_dnnl() {
+#ifdef NS_HAVE_DNNL
+  static const bool enabled = [] {
+    const char* choice = std::getenv("NS_CONV");
+    return (choice == nullptr || std::string(choice) != "blas") && dnnl_available();
+  }();
+  return enabled;
+#else
+  return false;
+#endif
+}
+
 float* scratch_floats(size_t count) {
   if (scratch.size() < count) scratch.resize(count);
   return scratch.data();
@@ -105,8 +120,13 @@ float* scratch_floats(size_t count) {
 
 }  // namespace
 
+const char* conv_library() { return use_dnnl() ? "onednn" : "openblas"; }
+
 void conv2d_forward(const Conv2DShape& s, const float* x, const float* filter, const float* bias,
                     Activation activation, float* out) {
+#ifdef NS_HAVE_DNNL
+  if (use_dnnl() && dnnl_conv2d_forward(s, x, filter, bias, activation, out)) return;
+#endif
   const size_t k = static_cast<size_t>(patch_size(s));
   const size_t co = static_cast<size_t>(s.out_channels);
   const size_t rows = static_cast<size_t>(s.batch) * s.out_height * s.out_width;
@@ -135,6 +155,9 @@ void conv2d_forward(const Conv2DShape& s, const float* x, const float* filter, c
 }
 
 void conv2d_backprop_input(const Conv2DShape& s, const float* dy, const float* filter, float* dx) {
+#ifdef NS_HAVE_DNNL
+  if (use_dnnl() && dnnl_conv2d_backprop_input(s, dy, filter, dx)) return;
+#endif
   const size_t k = static_cast<size_t>(patch_size(s));
   const size_t co = static_cast<size_t>(s.out_channels);
   const size_t image_rows = static_cast<size_t>(s.out_height) * s.out_width;
@@ -172,6 +195,9 @@ void conv2d_backprop_input(const Conv2DShape& s, const float* dy, const float* f
 }
 
 void conv2d_backprop_filter(const Conv2DShape& s, const float* x, const float* dy, float* dw) {
+#ifdef NS_HAVE_DNNL
+  if (use_dnnl() && dnnl_conv2d_backprop_filter(s, x, dy, dw)) return;
+#endif
   const size_t k = static_cast<size_t>(patch_size(s));
   const size_t co = static_cast<size_t>(s.out_channels);
   const size_t rows = static_cast<size_t>(s.batch) * s.out_height * s.out_width;

@@ -34,6 +34,13 @@ void conv2d_backprop_input(const Conv2DShape& s, const float* dy, const float* f
 // dw = Σ_n im2col(x)ᵀ · dy
 void conv2d_backprop_filter(const Conv2DShape& s, const float* x, const float* dy, float* dw);
 
+// The same three through oneDNN; false when oneDNN cannot run that shape (the caller falls back).
+bool dnnl_available();
+bool dnnl_conv2d_forward(const Conv2DShape& s, const float* x, const float* filter, const float* bias,
+                         Activation activation, float* out);
+bool dnnl_conv2d_backprop_input(const Conv2DShape& s, const float* dy, const float* filter, float* dx);
+bool dnnl_conv2d_backprop_filter(const Conv2DShape& s, const float* x, const float* dy, float* dw);
+
 // c[b] = op(a[b]) · op(b[b]) for b in batch; a_batch/b_batch of 1 broadcast.
 void batch_matmul(const float* a, const float* b, float* c, int batch, int a_batch, int b_batch, int m, int n,
                   int k, bool transpose_a, bool transpose_b, const float* bias, int bias_size, Activation activation);
@@ -51,6 +58,9 @@ void sum_cols(const float* x, float* out, size_t rows, size_t cols, float scale)
 // Batch normalisation in training over x = [rows, channels]: batch mean and biased variance.
 void batch_norm_forward(const float* x, const float* gamma, const float* beta, float epsilon, size_t rows,
                         size_t channels, float* y, float* mean, float* variance);
+// Inference: y = (x − mean)/√(var + ε)·γ + β with given statistics; γ/β may be null (1 and 0).
+void batch_norm_inference(const float* x, const float* mean, const float* variance, const float* gamma,
+                          const float* beta, float epsilon, size_t rows, size_t channels, float* y);
 // Gradients of y = (x − mean)/√(var + ε)·γ + β with mean and var the batch statistics of x.
 void batch_norm_backward(const float* dy, const float* x, const float* mean, const float* variance,
                          const float* gamma, float epsilon, size_t rows, size_t channels, float* dx, float* dgamma,
@@ -63,5 +73,7 @@ void adam_update(const float* value, const float* gradient, const float* first_m
                  float* new_second_moment);
 
 int thread_count();
+// "onednn" or "openblas": what the convolutions run on.
+const char* conv_library();
 
 }  // namespace ns
