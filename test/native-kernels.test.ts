@@ -128,6 +128,24 @@ describe('native matmul, reductions and elementwise kernels match cpu', () => {
     });
   });
 
+  it('hands what it does not support to the kernel registered before it', async () => {
+    await expectSameOnCpu(() => {
+      const x = tensor([2, 6, 6, 3], 14) as tf.Tensor4D;
+      const filter = tensor([3, 3, 3, 4], 15) as tf.Tensor4D;
+      // elu is not fused natively: wasm's own FusedConv2D computes it.
+      return [
+        tf.fused.conv2d({
+          x,
+          filter,
+          strides: 1,
+          pad: 'same',
+          activation: 'elu',
+          bias: tensor([4], 16) as tf.Tensor1D,
+        }),
+      ];
+    });
+  });
+
   it('shares buffers for identity and same-dtype casts without aliasing values', async () => {
     await tf.setBackend('wasm');
     const x = tf.tensor1d([1, 2, 3]);
@@ -161,33 +179,40 @@ describe('fused batch norm and Adam', () => {
     return tfl.model({ inputs: input, outputs: output as tfl.SymbolicTensor });
   };
 
-  it('trains to the same weights, losses and moving statistics as cpu over several Adam steps', async () => {
-    const run = (): tf.Tensor[] => {
-      const model = buildSmall();
-      model.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });
-      const x = tensor([8, 6, 6, 3], 20);
-      const y = tf.oneHot(tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32'), 3);
-      const losses: tf.Tensor[] = [];
-      for (let step = 0; step < 5; step++) {
-        // trainOnBatch is async; the same steps through the optimizer stay synchronous here.
-        const { value, grads } = tf.variableGrads(
-          () =>
-            tf.mean(
-              tfl.metrics.categoricalCrossentropy(y, model.apply(x, { training: true }) as tf.Tensor),
-            ) as tf.Scalar,
-        );
-        (model.optimizer as tf.Optimizer).applyGradients(grads);
-        losses.push(value);
-      }
-      const weights = model.weights.map((weight) => tf.clone(weight.read()));
-      model.dispose();
-      return [...losses, ...weights];
-    };
-    const reference = await runOn('cpu', run);
-    const actual = await runOn('wasm', run);
-    expect(reference.length).toBe(5 + 1 + 4 + 2); // 5 losses, conv kernel, γ β moving mean/var, dense
-    expect(outputsOverTolerance(actual, reference, TOLERANCE)).toEqual([]);
-  });
+  it.each([
+    ['SGD', () => tf.train.sgd(0.1)],
+    ['Adam', () => tf.train.adam(0.01)],
+  ] as const)(
+    'trains to the same weights, losses and moving statistics as cpu over several %s steps',
+    async (_name, makeOptimizer) => {
+      const run = (): tf.Tensor[] => {
+        const model = buildSmall();
+        const optimizer = makeOptimizer();
+        const x = tensor([8, 6, 6, 3], 20);
+        const y = tf.oneHot(tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32'), 3);
+        const losses: tf.Tensor[] = [];
+        for (let step = 0; step < 5; step++) {
+          const loss = optimizer.minimize(
+            () =>
+              tf.mean(
+                tfl.metrics.categoricalCrossentropy(y, model.apply(x, { training: true }) as tf.Tensor),
+              ) as tf.Scalar,
+            true,
+          );
+          if (loss === null) throw new Error('minimize returned no loss');
+          losses.push(loss);
+        }
+        const weights = model.weights.map((weight) => tf.clone(weight.read()));
+        model.dispose();
+        optimizer.dispose();
+        return [...losses, ...weights];
+      };
+      const reference = await runOn('cpu', run);
+      const actual = await runOn('wasm', run);
+      expect(reference.length).toBe(5 + 1 + 4 + 2); // 5 losses, conv kernel, γ β moving mean/var, dense
+      expect(outputsOverTolerance(actual, reference, TOLERANCE)).toEqual([]);
+    },
+  );
 
   it('differentiates through the batch statistics when a loss uses them', async () => {
     await expectSameOnCpu(() => {

@@ -23,7 +23,7 @@ class Heap {
     if (offset < 0 || offset + count * sizeof(float) > static_cast<double>(length_) ||
         static_cast<size_t>(offset) % alignof(float) != 0) {
       throw Napi::RangeError::New(info.Env(), std::string(name) + ": " + std::to_string(count) +
-                                                  " floats at byte offset " + std::to_string(offset) +
+                                                  " floats at byte offset " + std::to_string(static_cast<long long>(offset)) +
                                                   " do not fit in the " + std::to_string(length_) + "-byte heap");
     }
     return reinterpret_cast<float*>(base_ + static_cast<size_t>(offset));

@@ -36,6 +36,11 @@ describe('backend selection', () => {
     if (!tensorflowPresent) {
       expect(choice.backend).toBe('wasm');
       expect(lines[0]).toContain('@tensorflow/tfjs-node-gpu unavailable');
+      if (process.env['NS_NATIVE_KERNELS'] === '0') {
+        // Without the addon, plain wasm still trains, and the log says why.
+        expect(choice.native).toBe(false);
+        expect(lines[0]).toContain('native kernels unavailable: disabled by NS_NATIVE_KERNELS=0');
+      }
     }
     await expect(initBackend({ request: 'cpu' })).rejects.toThrow(`cannot switch to cpu in the same process`);
     expect(await initBackend({ request: 'auto' })).toBe(choice);

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+
+import { loadAddon } from './addon.js';
+
+// NS_NATIVE_KERNELS=0 says on purpose that the addon is not there; otherwise it must load.
+const expectAddon = process.env['NS_NATIVE_KERNELS'] !== '0';
+
+describe.runIf(expectAddon)('the native addon', () => {
+  const load = loadAddon();
+  const addon = load.ok ? load.addon : undefined;
+  if (addon === undefined) throw new Error(`addon did not load: ${load.ok ? '' : load.reason}`);
+
+  it('computes in place in the buffer it is given', () => {
+    const heap = new ArrayBuffer(64);
+    const floats = new Float32Array(heap);
+    floats.set([1, -2, 3, -4], 0); // a at byte 0
+    floats.set([10, 20, 30, 40], 4); // b at byte 16
+    addon.add(heap, 0, 16, 32, 4, 4);
+    expect(Array.from(floats.subarray(8, 12))).toEqual([11, 18, 33, 36]);
+    addon.relu(heap, 0, 48, 4);
+    expect(Array.from(floats.subarray(12, 16))).toEqual([1, 0, 3, 0]);
+  });
+
+  it('refuses ranges outside the heap, naming the tensor', () => {
+    const heap = new ArrayBuffer(32);
+    expect(() => addon.relu(heap, 16, 0, 8)).toThrow(/^x: 8 floats at byte offset 16 do not fit in the 32-byte heap/);
+    expect(() => addon.add(heap, 0, 0, 0, 6, 4)).toThrow('bSize: must divide size');
+    expect(() => addon.conv2dForward(heap, new Int32Array(3), 0, 0, -1, 0, 0)).toThrow(
+      'dims: expected an Int32Array of 15',
+    );
+    expect(() =>
+      addon.conv2dForward(heap, Int32Array.from([1, 2, 2, 1, 1, 1, 1, 2, 2, 1, 1, 1, 1, 0, 0]), 0, 0, -1, 0, 7),
+    ).toThrow('activation: expected 0 (linear) or 1 (relu)');
+    expect(() => (addon.relu as unknown as (heap: unknown) => void)('not a heap')).toThrow(
+      'heap: expected an ArrayBuffer',
+    );
+  });
+
+  it('reports its threads and convolution library', () => {
+    expect(addon.threads()).toBeGreaterThanOrEqual(1);
+    expect(['onednn', 'openblas']).toContain(addon.convLibrary());
+  });
+});
+
+describe('when the addon is switched off', () => {
+  it('says why instead of throwing', () => {
+    const saved = process.env['NS_NATIVE_KERNELS'];
+    process.env['NS_NATIVE_KERNELS'] = '0';
+    try {
+      expect(loadAddon()).toEqual({ ok: false, reason: 'disabled by NS_NATIVE_KERNELS=0' });
+    } finally {
+      if (saved === undefined) delete process.env['NS_NATIVE_KERNELS'];
+      else process.env['NS_NATIVE_KERNELS'] = saved;
+    }
+  });
+});
