@@ -31,9 +31,8 @@ describe.runIf(expectAddon)('the native addon', () => {
     expect(() =>
       addon.conv2dForward(heap, Int32Array.from([1, 2, 2, 1, 1, 1, 1, 2, 2, 1, 1, 1, 1, 0, 0]), 0, 0, -1, 0, 7),
     ).toThrow('activation: expected 0 (linear) or 1 (relu)');
-    expect(() => (addon.relu as unknown as (heap: unknown) => void)('not a heap')).toThrow(
-      'heap: expected an ArrayBuffer',
-    );
+    expect(() => addon.relu('not a heap' as unknown as ArrayBuffer, 0, 0, 1)).toThrow('heap: expected an ArrayBuffer');
+    expect(() => (addon.relu as unknown as (heap: ArrayBuffer) => void)(heap)).toThrow('relu: expected 4 arguments');
   });
 
   it('reports its threads and convolution library', () => {
