@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -148,8 +149,10 @@ interface TorchFigures {
 function runTorchReference(options: BenchOptions, say: (line: string) => void): TorchFigures | undefined {
   const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'torch_reference.py');
   say('PyTorch: the same reference ResNet, channels_last, 2 threads');
+  // Debian's python3-torch lives in the system Python, which may not be the first python3 on PATH.
+  const python = process.env['NS_TORCH_PYTHON'] ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
   const run = spawnSync(
-    'python3',
+    python,
     [
       script,
       '--threads',
