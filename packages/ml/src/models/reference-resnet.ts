@@ -15,6 +15,12 @@ export interface ReferenceResNetOptions {
   dropout?: number;
   /** Seed for the initialisers, so two builds start from the same weights. @default 1 */
   seed?: number;
+  /**
+   * Seed for the dropout mask. tfjs' seeded dropout draws the SAME mask at every step, which is
+   * no noise at all for training: leave it unset (a new mask each step) except in tests that
+   * compare backends and need identical masks. @default undefined
+   */
+  dropoutSeed?: number;
 }
 
 export function buildReferenceResNet(options: ReferenceResNetOptions = {}): tfl.LayersModel {
@@ -66,7 +72,7 @@ export function buildReferenceResNet(options: ReferenceResNetOptions = {}): tfl.
   x = basicBlock(x, 64, 2, 'block2');
   x = basicBlock(x, 64, 1, 'block3');
   x = tfl.layers.globalAveragePooling2d({ name: 'pool' }).apply(x) as tfl.SymbolicTensor;
-  x = tfl.layers.dropout({ rate: dropout, seed: nextSeed(), name: 'dropout' }).apply(x) as tfl.SymbolicTensor;
+  x = tfl.layers.dropout({ rate: dropout, seed: options.dropoutSeed, name: 'dropout' }).apply(x) as tfl.SymbolicTensor;
   const logits = tfl.layers
     .dense({ units: classes, kernelInitializer: tfl.initializers.glorotUniform({ seed: nextSeed() }), name: 'logits' })
     .apply(x) as tfl.SymbolicTensor;
