@@ -38,3 +38,9 @@ export {
 export { parseIdx, readIdxFile, type IdxArray } from './data/idx.js';
 export { buildReferenceResNet, forwardFlopsPerImage, type ReferenceResNetOptions } from './models/reference-resnet.js';
 export { createRandom, seededValues, shuffledIndices } from './random.js';
+export { NoiseDropout, type NoiseDropoutArgs } from './models/noise-dropout.js';
+export { BatchSampler, validateTrainingSet, type TrainingSet } from './train/batches.js';
+export { loadCheckpoint, saveCheckpoint } from './train/checkpoint.js';
+export { clearNoiseStep, noiseSeedFor, setNoiseStep } from './train/noise-seed.js';
+export { learningRateAt, type LearningRateSchedule } from './train/schedule.js';
+export { trainModel, type TrainOptions, type TrainProgress, type TrainResult } from './train/train-model.js';
