@@ -35,6 +35,15 @@ export default defineConfig({
           env: { NS_NATIVE_KERNELS: '0' },
         },
       },
+      {
+        // The native kernels again with convolutions on im2col + OpenBLAS instead of oneDNN.
+        extends: true,
+        test: {
+          name: 'native-blas',
+          include: ['test/native-kernels.test.ts'],
+          env: { NS_CONV: 'blas' },
+        },
+      },
     ],
     // tfjs keeps one global engine per process: every test file gets its own.
     pool: 'forks',

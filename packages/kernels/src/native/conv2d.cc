@@ -118,6 +118,16 @@ float* scratch_floats(size_t count) {
   return scratch.data();
 }
 
+// The im2col rows [r, r + count) as a matrix: x itself for a pointwise convolution, else the
+// thread's scratch buffer filled by im2col.
+const float* patch_rows(const Conv2DShape& s, const float* x, size_t r, size_t count, bool pointwise) {
+  const size_t k = static_cast<size_t>(patch_size(s));
+  if (pointwise) return x + r * k;
+  float* buffer = scratch_floats(count * k);
+  im2col_rows(s, x, r, r + count, buffer);
+  return buffer;
+}
+
 }  // namespace
 
 const char* conv_library() { return use_dnnl() ? "onednn" : "openblas"; }
@@ -138,12 +148,7 @@ void conv2d_forward(const Conv2DShape& s, const float* x, const float* filter, c
     share(rows, omp_get_thread_num(), omp_get_num_threads(), &begin, &end);
     for (size_t r = begin; r < end; r += chunk) {
       const size_t count = std::min(chunk, end - r);
-      const float* cols = x + r * k;
-      if (!pointwise) {
-        float* buffer = scratch_floats(count * k);
-        im2col_rows(s, x, r, r + count, buffer);
-        cols = buffer;
-      }
+      const float* cols = patch_rows(s, x, r, count, pointwise);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(count), static_cast<int>(co),
                   static_cast<int>(k), 1.0f, cols, static_cast<int>(k), filter, static_cast<int>(co), 0.0f,
                   out + r * co, static_cast<int>(co));
@@ -214,12 +219,7 @@ void conv2d_backprop_filter(const Conv2DShape& s, const float* x, const float* d
     float* partial = partials.data() + static_cast<size_t>(thread) * k * co;
     for (size_t r = begin; r < end; r += chunk) {
       const size_t count = std::min(chunk, end - r);
-      const float* cols = x + r * k;
-      if (!pointwise) {
-        float* buffer = scratch_floats(count * k);
-        im2col_rows(s, x, r, r + count, buffer);
-        cols = buffer;
-      }
+      const float* cols = patch_rows(s, x, r, count, pointwise);
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(k), static_cast<int>(co),
                   static_cast<int>(count), 1.0f, cols, static_cast<int>(k), dy + r * co, static_cast<int>(co), 1.0f,
                   partial, static_cast<int>(co));

@@ -142,6 +142,14 @@ memory wrap(const memory::desc& desc, const float* data) {
   return memory(desc, context().engine, const_cast<float*>(data));
 }
 
+// The filter as the primitive wants it: reordered into the plan's buffer, or as it is.
+memory filter_for(Plan* plan, const float* filter) {
+  memory plain = wrap(plan->weights_plain, filter);
+  if (!plan->reorder_weights) return plain;
+  plan->weights_reorder.execute(context().stream, plain, plan->weights_buffer);
+  return plan->weights_buffer;
+}
+
 }  // namespace
 
 bool dnnl_available() {
@@ -159,11 +167,7 @@ bool dnnl_conv2d_forward(const Conv2DShape& s, const float* x, const float* filt
     Plan* plan = plan_for(Direction::kForward, s, static_cast<int>(activation), bias != nullptr);
     if (plan == nullptr) return false;
     auto& ctx = context();
-    memory weights = wrap(plan->weights_plain, filter);
-    if (plan->reorder_weights) {
-      plan->weights_reorder.execute(ctx.stream, weights, plan->weights_buffer);
-      weights = plan->weights_buffer;
-    }
+    memory weights = filter_for(plan, filter);
     std::unordered_map<int, memory> args{
         {DNNL_ARG_SRC, wrap(plan->src, x)}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, wrap(plan->dst, out)}};
     if (bias != nullptr) args.emplace(DNNL_ARG_BIAS, wrap(plan->bias, bias));
@@ -180,11 +184,7 @@ bool dnnl_conv2d_backprop_input(const Conv2DShape& s, const float* dy, const flo
     Plan* plan = plan_for(Direction::kBackwardData, s, 0, false);
     if (plan == nullptr) return false;
     auto& ctx = context();
-    memory weights = wrap(plan->weights_plain, filter);
-    if (plan->reorder_weights) {
-      plan->weights_reorder.execute(ctx.stream, weights, plan->weights_buffer);
-      weights = plan->weights_buffer;
-    }
+    memory weights = filter_for(plan, filter);
     plan->primitive.execute(ctx.stream, {{DNNL_ARG_DIFF_DST, wrap(plan->dst, dy)},
                                          {DNNL_ARG_WEIGHTS, weights},
                                          {DNNL_ARG_DIFF_SRC, wrap(plan->src, dx)}});
