@@ -44,3 +44,7 @@ export { loadCheckpoint, saveCheckpoint } from './train/checkpoint.js';
 export { clearNoiseStep, noiseSeedFor, setNoiseStep } from './train/noise-seed.js';
 export { learningRateAt, type LearningRateSchedule } from './train/schedule.js';
 export { trainModel, type TrainOptions, type TrainProgress, type TrainResult } from './train/train-model.js';
+export { splitLabeledUnlabeled, type LabeledUnlabeledSplit } from './data/splits.js';
+export { predictProbabilities, type ImageBatchSource } from './evaluate/evaluate-model.js';
+export { evaluatePredictions, type Evaluation } from './evaluate/metrics.js';
+export { selectPseudoLabels, type PseudoLabelPolicy, type PseudoLabelSelection } from './pseudo-label/policy.js';
