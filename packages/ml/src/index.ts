@@ -48,3 +48,4 @@ export { splitLabeledUnlabeled, type LabeledUnlabeledSplit } from './data/splits
 export { predictProbabilities, type ImageBatchSource } from './evaluate/evaluate-model.js';
 export { evaluatePredictions, type Evaluation } from './evaluate/metrics.js';
 export { selectPseudoLabels, type PseudoLabelPolicy, type PseudoLabelSelection } from './pseudo-label/policy.js';
+export { StochasticDepth, survivalProbabilityOf, type StochasticDepthArgs } from './models/stochastic-depth.js';

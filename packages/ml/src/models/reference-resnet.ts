@@ -1,5 +1,8 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 
+import { NoiseDropout } from './noise-dropout.js';
+import { StochasticDepth, survivalProbabilityOf } from './stochastic-depth.js';
+
 /**
  * The reference model every benchmark and whole-model test uses (DESIGN.md §3):
  * 3×3 stem with 32 channels + BN + ReLU; basic blocks of 32, 64 (stride 2, 1×1
@@ -21,6 +24,15 @@ export interface ReferenceResNetOptions {
    * compare backends and need identical masks. @default undefined
    */
   dropoutSeed?: number;
+  /** Channel widths × this (students may be wider than their teachers). @default 1 */
+  widthMultiplier?: number;
+  /**
+   * Noise that replays exactly after a resume (train/noise-seed.ts): dropout as NoiseDropout and,
+   * when `finalSurvivalProbability` < 1, stochastic depth on each block. @default false
+   */
+  replayableNoise?: boolean;
+  /** p_L of stochastic depth, decaying linearly from 1 over the 3 blocks; 1 = off. Needs replayableNoise. @default 1 */
+  finalSurvivalProbability?: number;
 }
 
 export function buildReferenceResNet(options: ReferenceResNetOptions = {}): tfl.LayersModel {
@@ -29,6 +41,14 @@ export function buildReferenceResNet(options: ReferenceResNetOptions = {}): tfl.
   const dropout = options.dropout ?? 0.5;
   let seed = options.seed ?? 1;
   const nextSeed = (): number => seed++;
+  const width = options.widthMultiplier ?? 1;
+  const channels = (base: number): number => Math.max(1, Math.round(base * width));
+  const finalSurvival = options.finalSurvivalProbability ?? 1;
+  if (finalSurvival < 1 && options.replayableNoise !== true) {
+    throw new Error('finalSurvivalProbability: stochastic depth needs replayableNoise: true');
+  }
+  let blockIndex = 0;
+  const blockCount = 3;
 
   const conv = (filters: number, kernelSize: number, strides: number, name: string): tfl.layers.Layer =>
     tfl.layers.conv2d({
@@ -60,19 +80,29 @@ export function buildReferenceResNet(options: ReferenceResNetOptions = {}): tfl.
       shortcut = conv(filters, 1, strides, `${name}_proj`).apply(input) as tfl.SymbolicTensor;
       shortcut = batchNorm(`${name}_proj_bn`).apply(shortcut) as tfl.SymbolicTensor;
     }
-    const sum = tfl.layers.add({ name: `${name}_add` }).apply([branch, shortcut]) as tfl.SymbolicTensor;
+    blockIndex++;
+    const survival = survivalProbabilityOf(blockIndex, blockCount, finalSurvival);
+    const sum = (
+      survival < 1
+        ? new StochasticDepth({ survivalProbability: survival, seed: 1000 + blockIndex, name: `${name}_drop_path` })
+        : tfl.layers.add({ name: `${name}_add` })
+    ).apply([shortcut, branch]) as tfl.SymbolicTensor;
     return relu(`${name}_out`).apply(sum) as tfl.SymbolicTensor;
   };
 
   const input = tfl.input({ shape: inputShape, name: 'image' });
-  let x = conv(32, 3, 1, 'stem_conv').apply(input) as tfl.SymbolicTensor;
+  let x = conv(channels(32), 3, 1, 'stem_conv').apply(input) as tfl.SymbolicTensor;
   x = batchNorm('stem_bn').apply(x) as tfl.SymbolicTensor;
   x = relu('stem_relu').apply(x) as tfl.SymbolicTensor;
-  x = basicBlock(x, 32, 1, 'block1');
-  x = basicBlock(x, 64, 2, 'block2');
-  x = basicBlock(x, 64, 1, 'block3');
+  x = basicBlock(x, channels(32), 1, 'block1');
+  x = basicBlock(x, channels(64), 2, 'block2');
+  x = basicBlock(x, channels(64), 1, 'block3');
   x = tfl.layers.globalAveragePooling2d({ name: 'pool' }).apply(x) as tfl.SymbolicTensor;
-  x = tfl.layers.dropout({ rate: dropout, seed: options.dropoutSeed, name: 'dropout' }).apply(x) as tfl.SymbolicTensor;
+  const dropoutLayer =
+    options.replayableNoise === true
+      ? new NoiseDropout({ rate: dropout, seed: 2000, name: 'dropout' })
+      : tfl.layers.dropout({ rate: dropout, seed: options.dropoutSeed, name: 'dropout' });
+  x = dropoutLayer.apply(x) as tfl.SymbolicTensor;
   const logits = tfl.layers
     .dense({ units: classes, kernelInitializer: tfl.initializers.glorotUniform({ seed: nextSeed() }), name: 'logits' })
     .apply(x) as tfl.SymbolicTensor;
