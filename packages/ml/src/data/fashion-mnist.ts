@@ -19,13 +19,14 @@ export const FASHION_MNIST_CLASSES = [
   'Ankle boot',
 ] as const;
 
-/** Grayscale images as bytes, row-major, `count × height × width`, with one label byte each. */
+/** Images as bytes, row-major `count × height × width × channels` (channels last), one label byte each. */
 export interface LabeledImages {
   images: Uint8Array;
   labels: Uint8Array;
   count: number;
   height: number;
   width: number;
+  channels: number;
   classNames: readonly string[];
 }
 
@@ -56,7 +57,15 @@ export async function loadFashionMnist(
       `${labelsPath}: label ${labels.data[badLabel]} at index ${badLabel}: expected 0–${FASHION_MNIST_CLASSES.length - 1}`,
     );
   }
-  return { images: images.data, labels: labels.data, count, height, width, classNames: FASHION_MNIST_CLASSES };
+  return {
+    images: images.data,
+    labels: labels.data,
+    count,
+    height,
+    width,
+    channels: 1,
+    classNames: FASHION_MNIST_CLASSES,
+  };
 }
 
 async function findFile(dir: string, baseName: string): Promise<string> {

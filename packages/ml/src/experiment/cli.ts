@@ -1,0 +1,112 @@
+import { Command } from 'commander';
+
+import { initBackend } from '../backend/select-backend.js';
+import { integerOption, positiveNumberOption, runMain } from '../cli/options.js';
+import { loadFashionMnist } from '../data/fashion-mnist.js';
+import { PRESETS, type ExperimentConfig } from './presets.js';
+import { runNoisyStudentExperiment, type ExperimentResult } from './run-experiment.js';
+
+interface CliOptions {
+  preset: string;
+  json: boolean;
+  backend: string;
+  data?: string;
+  seed?: number;
+  rounds?: number;
+  teacherSteps?: number;
+  studentSteps?: number;
+  unlabeled?: number;
+  labeledPerClass?: number;
+  threshold?: number;
+  hard: boolean;
+  noBalance: boolean;
+  studentWidth?: number;
+}
+
+const program = new Command()
+  .name('experiment')
+  .description(
+    'The whole Noisy Student loop offline on Fashion-MNIST: teacher on the labeled split → pseudo-labels (threshold + balancing) → ' +
+      'noised student → repeat, with supervised baselines (with and without the noise) at the same step budget.',
+  )
+  .option('--preset <name>', `one of ${Object.keys(PRESETS).join(', ')}`, 'default')
+  .option('--json', 'print only the final JSON line on stdout (progress still goes to stderr)', false)
+  .option(
+    '--backend <name>',
+    'auto | tensorflow | wasm | cpu (default: NS_BACKEND or auto)',
+    process.env['NS_BACKEND'] ?? 'auto',
+  )
+  .option('--data <dir>', 'folder with the Fashion-MNIST idx files (default: NS_FASHION_MNIST_DIR or Debian path)')
+  .option('--seed <n>', 'seed for splits, batches, noise and initial weights', integerOption('--seed', 0, 2 ** 31 - 1))
+  .option('--rounds <n>', 'self-training rounds', integerOption('--rounds', 1, 20))
+  .option('--teacher-steps <n>', 'training steps of each supervised teacher recipe', integerOption('--teacher-steps'))
+  .option(
+    '--student-steps <n>',
+    'training steps of each student (and of its baselines)',
+    integerOption('--student-steps'),
+  )
+  .option(
+    '--unlabeled <n>',
+    'unlabeled images sampled from the rest of the training split',
+    integerOption('--unlabeled'),
+  )
+  .option('--labeled-per-class <n>', 'labels per class', integerOption('--labeled-per-class'))
+  .option(
+    '--threshold <p>',
+    'keep pseudo-labels whose top probability is at least this',
+    positiveNumberOption('--threshold'),
+  )
+  .option('--hard', 'hard (one-hot) pseudo-labels instead of soft', false)
+  .option('--no-balance', 'do not balance pseudo-labels across classes')
+  .option(
+    '--student-width <x>',
+    'student width relative to the reference model',
+    positiveNumberOption('--student-width'),
+  );
+
+async function main(): Promise<void> {
+  const options = program.parse().opts<CliOptions & { balance?: boolean }>();
+  const preset = PRESETS[options.preset];
+  if (preset === undefined)
+    throw new Error(`--preset: expected one of ${Object.keys(PRESETS).join(', ')}, got "${options.preset}"`);
+  const config: ExperimentConfig = {
+    ...preset,
+    ...(options.seed !== undefined ? { seed: options.seed } : {}),
+    ...(options.rounds !== undefined ? { rounds: options.rounds } : {}),
+    ...(options.teacherSteps !== undefined ? { teacherSteps: options.teacherSteps } : {}),
+    ...(options.studentSteps !== undefined ? { studentSteps: options.studentSteps } : {}),
+    ...(options.unlabeled !== undefined ? { unlabeled: options.unlabeled } : {}),
+    ...(options.labeledPerClass !== undefined ? { labeledPerClass: options.labeledPerClass } : {}),
+    ...(options.threshold !== undefined ? { threshold: options.threshold } : {}),
+    ...(options.hard ? { labelMode: 'hard' as const } : {}),
+    ...(options.balance === false ? { balance: false } : {}),
+    ...(options.studentWidth !== undefined ? { studentWidth: options.studentWidth } : {}),
+  };
+  const say = (line: string): void => {
+    process.stderr.write(`${line}\n`);
+  };
+  await initBackend({ request: options.backend, log: say });
+  const [train, test] = await Promise.all([
+    loadFashionMnist('train', options.data),
+    loadFashionMnist('test', options.data),
+  ]);
+  const result = await runNoisyStudentExperiment(config, { name: 'fashion-mnist', train, test }, say);
+  if (!options.json) printTable(result, say);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+function printTable(result: ExperimentResult, say: (line: string) => void): void {
+  say('');
+  say(`teacher (${result.teacher.recipe}, ${result.teacher.steps} steps): ${result.teacher.accuracy}%`);
+  say('round  student  teacher  supervised  supervised+noise  pseudo-labels kept  correct  promoted');
+  result.rounds.forEach((round, index) => {
+    say(
+      `${String(index + 1).padStart(5)}  ${round.student.accuracy.toFixed(2).padStart(7)}  ${round.teacherAccuracy.toFixed(2).padStart(7)}  ` +
+        `${round.baselines.supervised.toFixed(2).padStart(10)}  ${round.baselines.supervised_noised.toFixed(2).padStart(16)}  ` +
+        `${String(round.accepted).padStart(18)}  ${round.pseudo_label_accuracy.toFixed(2).padStart(7)}  ${round.promoted ? 'yes' : 'no'}`,
+    );
+  });
+  say(`wall time ${result.wall_s} s`);
+}
+
+runMain('experiment', main);
