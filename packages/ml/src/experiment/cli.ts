@@ -29,7 +29,11 @@ const program = new Command()
     'The whole Noisy Student loop offline on Fashion-MNIST: teacher on the labeled split → pseudo-labels (threshold + balancing) → ' +
       'noised student → repeat, with supervised baselines (with and without the noise) at the same step budget.',
   )
-  .option('--preset <name>', `one of ${Object.keys(PRESETS).join(', ')}`, 'default')
+  .option(
+    '--preset <name>',
+    `one of ${Object.keys(PRESETS).join(', ')} (demo becomes demo-wasm without native kernels)`,
+    'default',
+  )
   .option('--json', 'print only the final JSON line on stdout (progress still goes to stderr)', false)
   .option(
     '--backend <name>',
@@ -66,9 +70,19 @@ const program = new Command()
 
 async function main(): Promise<void> {
   const options = program.parse().opts<CliOptions & { balance?: boolean }>();
-  const preset = PRESETS[options.preset];
-  if (preset === undefined)
+  if (PRESETS[options.preset] === undefined) {
     throw new Error(`--preset: expected one of ${Object.keys(PRESETS).join(', ')}, got "${options.preset}"`);
+  }
+  const say = (line: string): void => {
+    process.stderr.write(`${line}\n`);
+  };
+  const choice = await initBackend({ request: options.backend, log: say });
+  // The demo is sized for a few minutes either way; plain wasm trains ~15× slower.
+  const presetName = options.preset === 'demo' && !choice.native ? 'demo-wasm' : options.preset;
+  const preset = PRESETS[presetName];
+  if (preset === undefined) throw new Error(`--preset: no preset ${presetName}`);
+  if (presetName !== options.preset)
+    say(`no native kernels: running preset ${presetName} instead of ${options.preset}`);
   const config: ExperimentConfig = {
     ...preset,
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
@@ -82,10 +96,6 @@ async function main(): Promise<void> {
     ...(options.balance === false ? { balance: false } : {}),
     ...(options.studentWidth !== undefined ? { studentWidth: options.studentWidth } : {}),
   };
-  const say = (line: string): void => {
-    process.stderr.write(`${line}\n`);
-  };
-  await initBackend({ request: options.backend, log: say });
   const [train, test] = await Promise.all([
     loadFashionMnist('train', options.data),
     loadFashionMnist('test', options.data),

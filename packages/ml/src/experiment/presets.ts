@@ -64,6 +64,26 @@ export const PRESETS: Record<string, ExperimentConfig> = {
     studentSteps: 6_000,
     studentWidth: 1.5,
   },
+  // `npm run demo` with native kernels: about 5 minutes; baselines reuse the teacher runs (same budget).
+  demo: {
+    ...DEFAULT,
+    preset: 'demo',
+    unlabeled: 10_000,
+    teacherSteps: 600,
+    studentSteps: 600,
+  },
+  // `npm run demo` on plain wasm (~15× slower): about 5 minutes too, one small round.
+  'demo-wasm': {
+    ...DEFAULT,
+    preset: 'demo-wasm',
+    unlabeled: 2_000,
+    testImages: 2_000,
+    rounds: 1,
+    teacherSteps: 150,
+    studentSteps: 150,
+    pseudoBatchSize: 32,
+    warmupSteps: 10,
+  },
   // Seconds, for tests and smoke runs: tiny budgets, few images.
   smoke: {
     ...DEFAULT,
