@@ -148,7 +148,7 @@ interface TorchFigures {
 /** Runs bench/torch_reference.py after our own measurement (never concurrently: they share the cores). */
 function runTorchReference(options: BenchOptions, say: (line: string) => void): TorchFigures | undefined {
   const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'torch_reference.py');
-  say('PyTorch: the same reference ResNet, channels_last, 2 threads');
+  say('PyTorch: the same reference ResNet, NCHW and channels_last (the faster of each counts), 2 threads');
   // Debian's python3-torch lives in the system Python, which may not be the first python3 on PATH.
   const python = process.env['NS_TORCH_PYTHON'] ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
   const run = spawnSync(
