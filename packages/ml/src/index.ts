@@ -49,3 +49,22 @@ export { predictProbabilities, type ImageBatchSource } from './evaluate/evaluate
 export { evaluatePredictions, type Evaluation } from './evaluate/metrics.js';
 export { selectPseudoLabels, type PseudoLabelPolicy, type PseudoLabelSelection } from './pseudo-label/policy.js';
 export { StochasticDepth, survivalProbabilityOf, type StochasticDepthArgs } from './models/stochastic-depth.js';
+export {
+  BOTTLENECK_EXPANSION,
+  buildResNet,
+  resNetSurvivalProbabilities,
+  resolveResNetConfig,
+  type ResNetBlockKind,
+  type ResNetConfig,
+  type ResNetModel,
+  type ResNetOptions,
+  type ResNetStage,
+  type ResNetStem,
+} from './models/resnet.js';
+export {
+  isResNetPresetName,
+  RESNET_PRESET_NAMES,
+  resnetPreset,
+  type ResNetPresetName,
+  type ResNetPresetOverrides,
+} from './models/model-presets.js';

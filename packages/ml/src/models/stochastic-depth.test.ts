@@ -5,6 +5,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend/select-backend.js';
 import { seededValues } from '../random.js';
 import { clearNoiseStep, setNoiseStep } from '../train/noise-seed.js';
+import { buildReferenceResNet } from './reference-resnet.js';
 import { StochasticDepth, survivalProbabilityOf } from './stochastic-depth.js';
 
 const batch = 400;
@@ -111,11 +112,14 @@ describe('StochasticDepth', () => {
       const gradients = tf.grads((shortcut: tf.Tensor, residual: tf.Tensor) =>
         tf.sum(tf.mul(layer.apply([shortcut, residual], { training: true }) as tf.Tensor, weights)),
       )([tf.tensor4d(shortcutValues, shape), tf.tensor4d(residualValues, shape)]);
-      return [gradients[0], gradients[1], weights.clone()];
+      return [gradients[0], gradients[1]];
     }) as [tf.Tensor, tf.Tensor];
     const weights = seededValues(batch * perExample, 13);
     expect(await shortcutGradient.data()).toEqual(weights);
-    const expectedResidual = weights.map((weight, i) => (survived[Math.floor(i / perExample)] === true ? weight : 0));
+    // The gradient is weight · mask: a dropped example's is ±0 with the weight's sign.
+    const expectedResidual = weights.map(
+      (weight, i) => weight * (survived[Math.floor(i / perExample)] === true ? 1 : 0),
+    );
     expect(Array.from(await residualGradient.data())).toEqual(Array.from(expectedResidual));
     tf.dispose([shortcutGradient, residualGradient]);
   });
@@ -183,22 +187,36 @@ describe('StochasticDepth', () => {
     model.dispose();
     restored.dispose();
   });
+  it('serialises inside the reference model with replayable noise', async () => {
+    const model = buildReferenceResNet({ replayableNoise: true, finalSurvivalProbability: 0.8, widthMultiplier: 0.25 });
+    const restored = await tfl.models.modelFromJSON({ modelTopology: model.toJSON(undefined, false) });
+    restored.setWeights(model.getWeights());
+    expect(
+      restored.layers
+        .filter((layer) => layer instanceof StochasticDepth)
+        .map((layer) => layer.getConfig()['survivalProbability']),
+    ).toEqual([1, 2, 3].map((block) => survivalProbabilityOf(block, 3, 0.8)));
+    const images = tf.tensor4d(seededValues(2 * 28 * 28, 6), [2, 28, 28, 1]);
+    const [expected, actual] = [model, restored].map((candidate) => candidate.predict(images) as tf.Tensor);
+    expect(await actual?.data()).toEqual(await expected?.data());
+    tf.dispose([images, expected, actual].filter((tensor) => tensor !== undefined));
+    model.dispose();
+    restored.dispose();
+  });
 });
 
 describe('survivalProbabilityOf', () => {
   it('decays linearly from the first block to p_L at the last', () => {
-    expect([1, 2, 3, 4].map((block) => survivalProbabilityOf(block, 4, 0.8))).toEqual([
-      1 - 0.25 * 0.2,
-      1 - 0.5 * 0.2,
-      1 - 0.75 * 0.2,
-      1 - 1 * 0.2,
-    ]);
-    expect(survivalProbabilityOf(4, 4, 0.8)).toBeCloseTo(0.8, 15);
+    const probabilities = [1, 2, 3, 4].map((block) => survivalProbabilityOf(block, 4, 0.8));
+    expect(probabilities).toEqual([1, 2, 3, 4].map((block) => 1 - (block / 4) * (1 - 0.8)));
+    [0.95, 0.9, 0.85, 0.8].forEach((value, index) => expect(probabilities[index]).toBeCloseTo(value, 15));
     expect(survivalProbabilityOf(2, 3, 1)).toBe(1);
   });
 
   it('refuses blocks outside 1…L and p_L outside (0, 1]', () => {
     expect(() => survivalProbabilityOf(0, 3, 0.8)).toThrow('block: expected an integer in [1, 3], got 0');
-    expect(() => survivalProbabilityOf(1, 3, 0)).toThrow('finalSurvivalProbability: expected a number in (0, 1], got 0');
+    expect(() => survivalProbabilityOf(1, 3, 0)).toThrow(
+      'finalSurvivalProbability: expected a number in (0, 1], got 0',
+    );
   });
 });
