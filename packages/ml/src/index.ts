@@ -68,3 +68,10 @@ export {
   type ResNetPresetName,
   type ResNetPresetOverrides,
 } from './models/model-presets.js';
+export {
+  decodeModelArtifact,
+  encodeModelArtifact,
+  sha256Hex,
+  type DecodedArtifact,
+  type EncodedArtifact,
+} from './artifact/model-artifact.js';
