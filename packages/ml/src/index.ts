@@ -75,3 +75,5 @@ export {
   type DecodedArtifact,
   type EncodedArtifact,
 } from './artifact/model-artifact.js';
+export { CIFAR10_CLASSES, loadCifar10, type Cifar10Split } from './data/cifar10.js';
+export { loadImageFolder, type ImageFolder, type ImageFolderOptions } from './data/image-folder.js';
