@@ -45,8 +45,6 @@ export { clearNoiseStep, noiseSeedFor, setNoiseStep } from './train/noise-seed.j
 export { learningRateAt, type LearningRateSchedule } from './train/schedule.js';
 export { trainModel, type TrainOptions, type TrainProgress, type TrainResult } from './train/train-model.js';
 export { splitLabeledUnlabeled, type LabeledUnlabeledSplit } from './data/splits.js';
-export { predictProbabilities, type ImageBatchSource } from './evaluate/evaluate-model.js';
-export { evaluatePredictions, type Evaluation } from './evaluate/metrics.js';
 export { selectPseudoLabels, type PseudoLabelPolicy, type PseudoLabelSelection } from './pseudo-label/policy.js';
 export { StochasticDepth, survivalProbabilityOf, type StochasticDepthArgs } from './models/stochastic-depth.js';
 export {
@@ -68,12 +66,40 @@ export {
   type ResNetPresetName,
   type ResNetPresetOverrides,
 } from './models/model-presets.js';
+export { CIFAR10_CLASSES, loadCifar10, type Cifar10Split } from './data/cifar10.js';
+export { loadImageFolder, type ImageFolder, type ImageFolderOptions } from './data/image-folder.js';
+export { ModelArtifactError, type ModelArtifactProblem } from './artifact/artifact-error.js';
 export {
   decodeModelArtifact,
   encodeModelArtifact,
+  isSha256Hex,
   sha256Hex,
   type DecodedArtifact,
+  type DecodeModelArtifactOptions,
   type EncodedArtifact,
 } from './artifact/model-artifact.js';
-export { CIFAR10_CLASSES, loadCifar10, type Cifar10Split } from './data/cifar10.js';
-export { loadImageFolder, type ImageFolder, type ImageFolderOptions } from './data/image-folder.js';
+export {
+  checkModelMetadata,
+  completeModelMetadata,
+  MODEL_VERSION_PATTERN,
+  type ModelMetadataInput,
+} from './artifact/model-metadata.js';
+export { calibrationBinIndex, expectedCalibrationError, type CalibrationBin } from './evaluate/calibration.js';
+export {
+  DEFAULT_EVALUATION_BATCH_SIZE,
+  evaluateModel,
+  predictProbabilities,
+  type EvaluateModelOptions,
+  type ImageBatches,
+  type ImageBatchSource,
+} from './evaluate/evaluate-model.js';
+export { EvaluationAccumulator } from './evaluate/evaluation-accumulator.js';
+export { toEvaluationMetrics } from './evaluate/evaluation-metrics.js';
+export {
+  DEFAULT_CALIBRATION_BINS,
+  DEFAULT_LOSS_EPSILON,
+  evaluatePredictions,
+  type Evaluation,
+  type EvaluationOptions,
+  type ProbabilityRows,
+} from './evaluate/metrics.js';

@@ -1,88 +1,291 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ModelArtifact, ModelMetadata } from '@noisystudent/proto';
-import { beforeAll, describe, expect, it } from 'vitest';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { ColorMode, Dtype, ModelArtifact, ModelMetadata, ResizeMethod } from '@noisystudent/proto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { initBackend } from '../backend/select-backend.js';
+import { NoiseDropout } from '../models/noise-dropout.js';
 import { buildReferenceResNet } from '../models/reference-resnet.js';
+import { StochasticDepth } from '../models/stochastic-depth.js';
+import { seededValues } from '../random.js';
+import { ModelArtifactError, type ModelArtifactProblem } from './artifact-error.js';
 import { decodeModelArtifact, encodeModelArtifact, sha256Hex } from './model-artifact.js';
+import type { ModelMetadataInput } from './model-metadata.js';
 
-beforeAll(async () => {
-  await initBackend({ request: 'wasm', log: () => undefined });
-});
+const CLASS_NAMES = [
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Boot',
+];
 
-const metadata = ModelMetadata.fromPartial({
+const metadataInput: ModelMetadataInput = {
   version: 'v3',
   parentVersion: 'v2',
   architecture: 'reference-resnet',
-  architectureConfigJson: JSON.stringify({ widthMultiplier: 0.5, finalSurvivalProbability: 0.8 }),
+  architectureConfigJson: JSON.stringify({ widthMultiplier: 0.5, finalSurvivalProbability: 0.8, seed: 4 }),
   inputShape: [28, 28, 1],
-  classNames: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'],
-  metrics: { dataset: 'fashion-mnist/test', exampleCount: 100, top1Accuracy: 0.8, perClassAccuracy: [0.5, 1] },
-  createdAt: new Date('2026-11-28T00:00:00Z'),
-});
+  preprocessing: {
+    inputHeight: 28,
+    inputWidth: 28,
+    inputChannels: 1,
+    colorMode: ColorMode.GRAYSCALE,
+    resizeMethod: ResizeMethod.BILINEAR,
+    normalization: { $case: 'rescale', value: { scale: 1 / 255, offset: 0 } },
+  },
+  classNames: CLASS_NAMES,
+  trainingConfig: {
+    steps: 1200,
+    labeledBatchSize: 32,
+    unlabeledBatchSize: 96,
+    learningRate: 0.002,
+    labelSmoothing: 0.1,
+    noise: { randaugmentNumOps: 2, randaugmentMagnitude: 10, dropoutRate: 0.5, stochasticDepthFinalSurvival: 0.8 },
+    seed: 42,
+  },
+  metrics: {
+    dataset: 'fashion-mnist/test',
+    exampleCount: 10_000,
+    top1Accuracy: 0.9128,
+    loss: 0.2531,
+    expectedCalibrationError: 0.0213,
+    eceBinCount: 15,
+    perClassAccuracy: [0.86, 0.98, 0.87, 0.91, 0.85, 0.98, 0.74, 0.97, 0.98, 0.96],
+  },
+  createdAt: new Date('2026-11-28T07:50:12.345Z'),
+};
 
-const buildModel = () =>
+/** Stochastic depth and replayable dropout: both custom layers registered with serialization.registerClass. */
+const buildModel = (): tfl.LayersModel =>
   buildReferenceResNet({ widthMultiplier: 0.5, replayableNoise: true, finalSurvivalProbability: 0.8, seed: 4 });
 
-describe('model artifact', () => {
-  it('round-trips topology (custom layers included), weights and metadata, named by its sha256', async () => {
-    const model = buildModel();
-    const encoded = await encodeModelArtifact(model, metadata);
-    expect(encoded.sha256).toBe(sha256Hex(encoded.bytes));
-    expect(encoded.sha256).toMatch(/^[0-9a-f]{64}$/);
-    const decoded = await decodeModelArtifact(encoded.bytes, encoded.sha256);
-    expect(decoded.metadata).toEqual(metadata);
-    expect(decoded.model.layers.filter((layer) => layer.getClassName() === 'StochasticDepth')).toHaveLength(3);
-    const input = tf.randomUniform([3, 28, 28, 1], 0, 1, 'float32', 9);
-    const expected = Array.from((model.predict(input) as tf.Tensor).dataSync());
-    const actual = Array.from((decoded.model.predict(input) as tf.Tensor).dataSync());
-    expect(actual).toEqual(expected);
-    expect(decoded.model.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(
-      model.getWeights().map((w) => Array.from(w.dataSync())),
+async function predict(model: tfl.LayersModel): Promise<Float32Array> {
+  const output = tf.tidy(() => model.predict(tf.tensor4d(seededValues(3 * 28 * 28, 9), [3, 28, 28, 1])) as tf.Tensor);
+  const values = (await output.data()) as Float32Array;
+  output.dispose();
+  return values;
+}
+
+async function weightsOf(model: tfl.LayersModel): Promise<Array<{ name: string; values: Float32Array }>> {
+  return Promise.all(
+    model.weights.map(async (weight) => ({
+      name: weight.originalName,
+      values: (await weight.read().data()) as Float32Array,
+    })),
+  );
+}
+
+/** The ModelArtifactError `promise` rejects with. */
+async function refusal(promise: Promise<unknown>): Promise<ModelArtifactError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof ModelArtifactError) return error;
+    throw error;
+  }
+  throw new Error('expected a ModelArtifactError, got success');
+}
+
+async function expectRefusal(promise: Promise<unknown>, problem: ModelArtifactProblem, message: string): Promise<void> {
+  const error = await refusal(promise);
+  expect(error.message).toContain(message);
+  expect(error.problem).toBe(problem);
+}
+
+let model: tfl.LayersModel;
+let bytes: Uint8Array;
+let sha256: string;
+
+beforeAll(async () => {
+  await initBackend({ request: 'wasm', log: () => undefined });
+  model = buildModel();
+  ({ bytes, sha256 } = await encodeModelArtifact(model, metadataInput));
+});
+
+afterAll(() => {
+  model.dispose();
+});
+
+describe('encodeModelArtifact / decodeModelArtifact', () => {
+  it('round-trips metadata exactly, the topology with custom layers, and every weight bit for bit', async () => {
+    expect(sha256).toBe(sha256Hex(bytes));
+    expect(sha256).toMatch(/^[0-9a-f]{64}$/);
+    const decoded = await decodeModelArtifact(bytes, sha256);
+    expect(decoded.sha256).toBe(sha256);
+    expect(decoded.metadata).toEqual(ModelMetadata.fromPartial(metadataInput));
+    expect(decoded.metadata.createdAt?.toISOString()).toBe('2026-11-28T07:50:12.345Z');
+    const stochasticDepth = decoded.model.layers.filter((layer) => layer instanceof StochasticDepth);
+    expect(stochasticDepth.map((layer) => layer.survivalProbability)).toEqual(
+      model.layers.filter((layer) => layer instanceof StochasticDepth).map((layer) => layer.survivalProbability),
     );
-    model.dispose();
+    expect(stochasticDepth).toHaveLength(3);
+    expect(decoded.model.layers.filter((layer) => layer instanceof NoiseDropout)).toHaveLength(1);
+    // Every weight, the batch norms' moving statistics (non-trainable) included.
+    expect(decoded.model.weights.length).toBe(model.weights.length);
+    expect(decoded.model.weights.some((weight) => weight.originalName.endsWith('moving_variance'))).toBe(true);
+    expect(await weightsOf(decoded.model)).toEqual(await weightsOf(model));
+    expect(await predict(decoded.model)).toEqual(await predict(model));
     decoded.model.dispose();
   });
 
-  it('gives the same bytes for the same model and metadata', async () => {
-    const model = buildModel();
-    const first = await encodeModelArtifact(model, metadata);
-    const second = await encodeModelArtifact(model, metadata);
-    expect(second.sha256).toBe(first.sha256);
-    model.dispose();
-  });
-
-  it('refuses corrupt blobs with an error that says what is wrong', async () => {
-    const model = buildModel();
-    const { bytes, sha256 } = await encodeModelArtifact(model, metadata);
-    model.dispose();
-    const flipped = bytes.slice();
-    flipped[flipped.length - 5] = (flipped[flipped.length - 5] ?? 0) ^ 0xff;
-    await expect(decodeModelArtifact(flipped, sha256)).rejects.toThrow(`does not match the expected ${sha256}`);
-    await expect(decodeModelArtifact(bytes.subarray(0, bytes.length - 100))).rejects.toThrow(
-      'artifact: not a ModelArtifact protobuf',
-    );
-    const artifact = ModelArtifact.decode(bytes);
-    const first = artifact.weightSpecs[0];
-    if (first === undefined) throw new Error('no weights');
-    const lying = ModelArtifact.encode({
-      ...artifact,
-      weightSpecs: [{ ...first, byteLength: first.byteLength + 4 }, ...artifact.weightSpecs.slice(1)],
-    }).finish();
-    await expect(decodeModelArtifact(lying)).rejects.toThrow(`artifact.weightSpecs[0] (${first.name}): expected`);
-    const short = ModelArtifact.encode({ ...artifact, weightData: artifact.weightData.subarray(0, 16) }).finish();
-    await expect(decodeModelArtifact(short)).rejects.toThrow('runs past the 16 weight bytes');
-    const noTopology = ModelArtifact.encode({ ...artifact, modelTopologyJson: '' }).finish();
-    await expect(decodeModelArtifact(noTopology)).rejects.toThrow('artifact.modelTopologyJson: missing');
-  });
-
-  it('leaves no tensors behind once the loaded model is disposed', async () => {
-    const model = buildModel();
-    const { bytes } = await encodeModelArtifact(model, metadata);
-    model.dispose();
-    const before = tf.memory().numTensors;
+  it('is deterministic: the same model and metadata give the same sha256, and so does the decoded model', async () => {
+    const again = await encodeModelArtifact(model, metadataInput);
+    expect(again.sha256).toBe(sha256);
     const decoded = await decodeModelArtifact(bytes);
+    expect((await encodeModelArtifact(decoded.model, metadataInput)).sha256).toBe(sha256);
     decoded.model.dispose();
+    const rebuilt = buildModel();
+    expect((await encodeModelArtifact(rebuilt, { ...metadataInput, createdAt: new Date(0) })).sha256).not.toBe(sha256);
+    rebuilt.dispose();
+  });
+
+  it('takes an omitted inputShape from the model and refuses metadata that does not describe it', async () => {
+    const { bytes: filled } = await encodeModelArtifact(model, { ...metadataInput, inputShape: [] });
+    expect(ModelArtifact.decode(filled).metadata?.inputShape).toEqual([28, 28, 1]);
+    await expectRefusal(
+      encodeModelArtifact(model, { ...metadataInput, inputShape: [32, 32, 3] }),
+      'invalid-metadata',
+      "metadata.inputShape: expected [28, 28, 1] (the model's input), got [32, 32, 3]",
+    );
+    await expectRefusal(
+      encodeModelArtifact(model, { ...metadataInput, classNames: ['a', 'b'] }),
+      'invalid-metadata',
+      'metadata.classNames: expected 10 names (one per output unit), got 2',
+    );
+    await expectRefusal(
+      encodeModelArtifact(model, { ...metadataInput, version: 'v3.1' }),
+      'invalid-metadata',
+      `metadata.version: expected letters, digits, '-' or '_' (e.g. "v3"), got "v3.1"`,
+    );
+    await expectRefusal(
+      encodeModelArtifact(model, { ...metadataInput, architectureConfigJson: '[1, 2]' }),
+      'invalid-metadata',
+      'metadata.architectureConfigJson: expected "" or a JSON object',
+    );
+  });
+
+  it('refuses a blob whose sha256 differs, naming both hashes', async () => {
+    const flipped = bytes.slice();
+    const middle = Math.floor(flipped.length / 2);
+    flipped[middle] = (flipped[middle] ?? 0) ^ 0x01;
+    const actual = sha256Hex(flipped);
+    await expectRefusal(
+      decodeModelArtifact(flipped, sha256),
+      'sha256-mismatch',
+      `sha256: expected ${sha256}, got ${actual}`,
+    );
+    await expect(decodeModelArtifact(bytes, sha256.toUpperCase())).resolves.toMatchObject({ sha256 });
+    await expect(decodeModelArtifact(bytes, 'abc')).rejects.toThrow(
+      'expectedSha256: expected 64 hex digits, got "abc"',
+    );
+  });
+
+  it('refuses truncated, empty and foreign blobs', async () => {
+    await expectRefusal(
+      decodeModelArtifact(bytes.subarray(0, bytes.length - 100)),
+      'undecodable',
+      'artifact: expected a ModelArtifact protobuf',
+    );
+    await expectRefusal(decodeModelArtifact(Uint8Array.from([0x0a, 0xff, 0xff])), 'undecodable', 'did not decode');
+    await expectRefusal(decodeModelArtifact(new Uint8Array(0)), 'missing-field', 'metadata: expected ModelMetadata');
+    const artifact = ModelArtifact.decode(bytes);
+    const noTopology = ModelArtifact.encode({ ...artifact, modelTopologyJson: '' }).finish();
+    await expectRefusal(decodeModelArtifact(noTopology), 'missing-field', 'modelTopologyJson: expected the tfjs model');
+    const badJson = ModelArtifact.encode({ ...artifact, modelTopologyJson: '{"class_name":' }).finish();
+    await expectRefusal(decodeModelArtifact(badJson), 'invalid-topology', 'modelTopologyJson: expected JSON');
+  });
+
+  it('refuses weight specs that do not add up to the weight bytes, naming the weight', async () => {
+    const artifact = ModelArtifact.decode(bytes);
+    const specs = artifact.weightSpecs;
+    const first = specs[0];
+    const last = specs[specs.length - 1];
+    if (first === undefined || last === undefined) throw new Error('the model has no weights');
+    const lastIndex = specs.length - 1;
+
+    // The last weight claims one element more than the bytes hold.
+    const overlong = { ...last, shape: [(last.shape[0] ?? 0) + 1], byteLength: last.byteLength + 4 };
+    await expectRefusal(
+      decodeModelArtifact(
+        ModelArtifact.encode({ ...artifact, weightSpecs: [...specs.slice(0, -1), overlong] }).finish(),
+      ),
+      'weight-layout',
+      `weightSpecs[${lastIndex}] (${last.name}): expected bytes ${last.byteOffset}–${last.byteOffset + last.byteLength + 4} in weightData, which holds only ${artifact.weightData.byteLength}`,
+    );
+    // A byte length that does not match the shape.
+    const lying = { ...first, byteLength: first.byteLength + 4 };
+    await expectRefusal(
+      decodeModelArtifact(ModelArtifact.encode({ ...artifact, weightSpecs: [lying, ...specs.slice(1)] }).finish()),
+      'weight-layout',
+      `weightSpecs[0] (${first.name}): expected byteLength ${first.byteLength} (shape [${first.shape.join(', ')}] × 4 bytes), got ${first.byteLength + 4}`,
+    );
+    // Weight bytes cut short: the first weight past the end is named.
+    const short = ModelArtifact.encode({ ...artifact, weightData: artifact.weightData.subarray(0, 16) }).finish();
+    await expectRefusal(
+      decodeModelArtifact(short),
+      'weight-layout',
+      `weightSpecs[0] (${first.name}): expected bytes 0–`,
+    );
+    // Bytes left over after the last weight.
+    const padded = Buffer.concat([artifact.weightData, Buffer.alloc(8)]);
+    await expectRefusal(
+      decodeModelArtifact(ModelArtifact.encode({ ...artifact, weightData: padded }).finish()),
+      'weight-layout',
+      `weightData: expected ${artifact.weightData.byteLength} bytes (the end of the last weight, ${last.name}), got ${padded.byteLength}`,
+    );
+    // An unsupported dtype.
+    const uint8 = { ...first, dtype: Dtype.UINT8 };
+    await expectRefusal(
+      decodeModelArtifact(ModelArtifact.encode({ ...artifact, weightSpecs: [uint8, ...specs.slice(1)] }).finish()),
+      'unsupported-dtype',
+      `weightSpecs[0] (${first.name}): expected dtype DTYPE_FLOAT32 or DTYPE_INT32, got 1 (UINT8)`,
+    );
+  });
+
+  it('refuses non-finite weights unless told not to check, and unregistered layers with a hint', async () => {
+    const artifact = ModelArtifact.decode(bytes);
+    const weightData = Buffer.from(artifact.weightData);
+    const second = artifact.weightSpecs[1];
+    if (second === undefined) throw new Error('the model has fewer than two weights');
+    weightData.writeFloatLE(Number.NaN, second.byteOffset + 8);
+    const poisoned = ModelArtifact.encode({ ...artifact, weightData }).finish();
+    await expectRefusal(
+      decodeModelArtifact(poisoned),
+      'non-finite-weight',
+      `weightSpecs[1] (${second.name}): expected finite float32 values, got NaN at element 2`,
+    );
+    const unchecked = await decodeModelArtifact(poisoned, undefined, { checkFinite: false });
+    unchecked.model.dispose();
+
+    const unknownLayer = artifact.modelTopologyJson.replaceAll('"StochasticDepth"', '"NotRegisteredLayer"');
+    await expectRefusal(
+      decodeModelArtifact(ModelArtifact.encode({ ...artifact, modelTopologyJson: unknownLayer }).finish()),
+      'unloadable',
+      'a custom layer must be registered with serialization.registerClass before decoding',
+    );
+  });
+
+  it('leaves no tensors behind: after decode + predict + dispose, and after a refused decode', async () => {
+    const before = tf.memory().numTensors;
+    const decoded = await decodeModelArtifact(bytes, sha256);
+    await predict(decoded.model);
+    decoded.model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+
+    // Metadata that no longer matches the model is caught after tfjs built it: the model is freed.
+    const artifact = ModelArtifact.decode(bytes);
+    const metadata = ModelMetadata.fromPartial({ ...artifact.metadata, classNames: ['a', 'b', 'c'] });
+    await expectRefusal(
+      decodeModelArtifact(ModelArtifact.encode({ ...artifact, metadata }).finish()),
+      'invalid-metadata',
+      'metadata.classNames: expected 10 names',
+    );
     expect(tf.memory().numTensors).toBe(before);
   });
 });

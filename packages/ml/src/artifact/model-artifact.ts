@@ -2,128 +2,183 @@ import { createHash } from 'node:crypto';
 
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { Dtype, ModelArtifact, type ModelMetadata, type WeightSpec } from '@noisystudent/proto';
+import { ModelArtifact, type ModelMetadata } from '@noisystudent/proto';
 
-/** Lower-case hex sha256 of `bytes`: the name of an artifact in the registry. */
+import { ModelArtifactError } from './artifact-error.js';
+import { assertFiniteWeights } from './finite-weights.js';
+import { checkModelMetadata, completeModelMetadata, type ModelMetadataInput } from './model-metadata.js';
+import { fromWeightSpecs, toWeightSpecs } from './weight-layout.js';
+
+/** Lower-case hex sha256 of `bytes`: the name of an artifact in the registry (DESIGN.md §3). */
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+/** True for 64 hex digits (either case): the form `sha256Hex` returns. */
+export function isSha256Hex(value: string): boolean {
+  return /^[0-9a-fA-F]{64}$/.test(value);
+}
+
+/** An encoded `ModelArtifact` and the sha256 (lower-case hex) of exactly these bytes, which names it. */
 export interface EncodedArtifact {
   bytes: Uint8Array;
   sha256: string;
 }
 
-export interface DecodedArtifact {
-  metadata: ModelMetadata;
-  model: tfl.LayersModel;
-  sha256: string;
-}
-
 /**
- * One blob holding everything needed to serve or continue a model: the `ModelArtifact`
- * protobuf (metadata, tfjs topology, weight specs, weight bytes). The topology and weights go
- * through tfjs' own IO, so custom layers (StochasticDepth, NoiseDropout) load like built-ins.
- * `metadata.createdAt` is taken as given: the same model and metadata give the same bytes.
+ * One blob holding everything needed to serve or continue a model (DESIGN.md §3): the
+ * `ModelArtifact` protobuf with the metadata, the tfjs topology JSON, the weight specs and the
+ * weight bytes. Topology and weights come from tfjs' own IO (`model.save`), every weight included
+ * (batch-norm moving statistics too), so custom layers registered with `serialization.registerClass`
+ * (StochasticDepth, NoiseDropout) load like built-ins. Deterministic: the same model and metadata
+ * give the same bytes; nothing depends on the clock. The optimizer state is not stored.
  */
-export async function encodeModelArtifact(model: tfl.LayersModel, metadata: ModelMetadata): Promise<EncodedArtifact> {
-  let saved: tf.io.ModelArtifacts | undefined;
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      saved = artifacts;
-      return { modelArtifactsInfo: { dateSaved: new Date(0), modelTopologyType: 'JSON' } };
-    }),
+export async function encodeModelArtifact(
+  model: tfl.LayersModel,
+  metadata: ModelMetadataInput,
+): Promise<EncodedArtifact> {
+  const completeMetadata = completeModelMetadata(metadata, model);
+  const saved = await saveThroughTfjs(model);
+  const modelTopology = saved.modelTopology;
+  if (modelTopology === undefined || modelTopology instanceof ArrayBuffer) {
+    throw new ModelArtifactError('missing-field', 'model', 'expected tfjs to save a JSON topology, got none');
+  }
+  const weightData = new Uint8Array(
+    saved.weightData === undefined ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(saved.weightData),
   );
-  if (saved === undefined || saved.modelTopology === undefined) throw new Error('model: tfjs saved no topology');
-  const specs = saved.weightSpecs ?? [];
-  const weightData = saved.weightData === undefined ? new Uint8Array(0) : concatWeightData(saved.weightData);
-  let offset = 0;
-  const weightSpecs: WeightSpec[] = specs.map((spec) => {
-    const dtype = spec.dtype === 'float32' ? Dtype.FLOAT32 : spec.dtype === 'int32' ? Dtype.INT32 : undefined;
-    if (dtype === undefined)
-      throw new Error(`weight ${spec.name}: dtype ${spec.dtype} is not supported (float32 or int32)`);
-    const byteLength = spec.shape.reduce((product, dim) => product * dim, 1) * 4;
-    const entry = { name: spec.name, shape: spec.shape, dtype, byteOffset: offset, byteLength };
-    offset += byteLength;
-    return entry;
-  });
-  if (offset !== weightData.byteLength)
-    throw new Error(`weights: specs cover ${offset} bytes, tfjs saved ${weightData.byteLength}`);
+  const weightSpecs = toWeightSpecs(saved.weightSpecs ?? [], weightData.byteLength);
   const bytes = ModelArtifact.encode({
-    metadata,
-    modelTopologyJson: JSON.stringify(saved.modelTopology),
+    metadata: completeMetadata,
+    modelTopologyJson: JSON.stringify(modelTopology),
     weightSpecs,
     weightData: Buffer.from(weightData.buffer, weightData.byteOffset, weightData.byteLength),
   }).finish();
   return { bytes, sha256: sha256Hex(bytes) };
 }
 
+export interface DecodeModelArtifactOptions {
+  /**
+   * Refuse float32 weights that are NaN or ±Infinity: one pass over the weight bytes, made before
+   * any tensor is created. @default true
+   */
+  checkFinite?: boolean;
+}
+
+/** A loaded artifact. The caller owns `model` and frees it with `model.dispose()`. */
+export interface DecodedArtifact {
+  metadata: ModelMetadata;
+  model: tfl.LayersModel;
+  /** sha256 (lower-case hex) of the bytes decoded. */
+  sha256: string;
+}
+
 /**
- * Loads an artifact, verifying its sha256 first when `expectedSha256` is given. A corrupt blob
- * is refused with an error saying what is wrong; nothing half-loaded is returned.
+ * Loads a blob written by `encodeModelArtifact`. With `expectedSha256` the hash is checked before
+ * anything else. A corrupt or inconsistent blob is refused with a `ModelArtifactError` naming the
+ * field at fault (protobuf that does not decode, missing metadata or topology, weight specs that
+ * do not tile the weight bytes, an unsupported dtype, non-finite weights, metadata that does not
+ * describe the model); nothing half-loaded is returned. The model is built by tfjs-layers from its
+ * topology, so custom layers load once their class is registered (import the module defining
+ * them, e.g. models/stochastic-depth.ts, before decoding).
  */
-export async function decodeModelArtifact(bytes: Uint8Array, expectedSha256?: string): Promise<DecodedArtifact> {
+export async function decodeModelArtifact(
+  bytes: Uint8Array,
+  expectedSha256?: string,
+  options: DecodeModelArtifactOptions = {},
+): Promise<DecodedArtifact> {
+  if (expectedSha256 !== undefined && !isSha256Hex(expectedSha256)) {
+    throw new Error(`expectedSha256: expected 64 hex digits, got ${JSON.stringify(expectedSha256)}`);
+  }
   const sha256 = sha256Hex(bytes);
   if (expectedSha256 !== undefined && sha256 !== expectedSha256.toLowerCase()) {
-    throw new Error(
-      `artifact: sha256 ${sha256} does not match the expected ${expectedSha256}: corrupt or a different model`,
+    throw new ModelArtifactError(
+      'sha256-mismatch',
+      'sha256',
+      `expected ${expectedSha256.toLowerCase()}, got ${sha256}: the blob is corrupt or belongs to another model`,
     );
   }
   let artifact: ModelArtifact;
   try {
     artifact = ModelArtifact.decode(bytes);
   } catch (error) {
-    throw new Error(
-      `artifact: not a ModelArtifact protobuf (${error instanceof Error ? error.message : String(error)})`,
+    throw new ModelArtifactError(
+      'undecodable',
+      'artifact',
+      `expected a ModelArtifact protobuf (${bytes.byteLength} bytes did not decode: ${messageOf(error)})`,
+      { cause: error },
     );
   }
-  if (artifact.metadata === undefined) throw new Error('artifact.metadata: missing');
-  if (artifact.modelTopologyJson === '') throw new Error('artifact.modelTopologyJson: missing');
-  let modelTopology: object;
+  const { metadata, modelTopologyJson, weightSpecs, weightData } = artifact;
+  if (metadata === undefined)
+    throw new ModelArtifactError('missing-field', 'metadata', 'expected ModelMetadata, got none');
+  if (modelTopologyJson === '') {
+    throw new ModelArtifactError('missing-field', 'modelTopologyJson', 'expected the tfjs model topology JSON, got ""');
+  }
+  const modelTopology = parseTopology(modelTopologyJson);
+  const entries = fromWeightSpecs(weightSpecs, weightData.byteLength);
+  // A copy that starts at offset 0 of its own ArrayBuffer: Float32Array views need the alignment,
+  // and tfjs takes an ArrayBuffer.
+  const weightBuffer = new Uint8Array(weightData).buffer;
+  if (options.checkFinite ?? true) assertFiniteWeights(entries, weightBuffer);
+  let model: tfl.LayersModel;
   try {
-    modelTopology = JSON.parse(artifact.modelTopologyJson) as object;
-  } catch {
-    throw new Error('artifact.modelTopologyJson: not valid JSON');
+    model = await tfl.loadLayersModel(
+      tf.io.fromMemory({ modelTopology, weightSpecs: entries, weightData: weightBuffer }),
+    );
+  } catch (error) {
+    const message = messageOf(error);
+    const hint = /unknown layer/i.test(message)
+      ? ' (a custom layer must be registered with serialization.registerClass before decoding: import its module)'
+      : '';
+    throw new ModelArtifactError(
+      'unloadable',
+      'modelTopologyJson',
+      `tfjs-layers could not build the model from the topology and weights: ${message}${hint}`,
+      { cause: error },
+    );
   }
-  const weightData = artifact.weightData;
-  let expectedOffset = 0;
-  const weightSpecs: tf.io.WeightsManifestEntry[] = artifact.weightSpecs.map((spec, index) => {
-    const dtype = spec.dtype === Dtype.FLOAT32 ? 'float32' : spec.dtype === Dtype.INT32 ? 'int32' : undefined;
-    if (dtype === undefined)
-      throw new Error(`artifact.weightSpecs[${index}] (${spec.name}): unsupported dtype ${spec.dtype}`);
-    const byteLength = spec.shape.reduce((product, dim) => product * dim, 1) * 4;
-    if (spec.byteLength !== byteLength || spec.byteOffset !== expectedOffset) {
-      throw new Error(
-        `artifact.weightSpecs[${index}] (${spec.name}): expected ${byteLength} bytes at offset ${expectedOffset}, got ${spec.byteLength} at ${spec.byteOffset}`,
-      );
-    }
-    if (spec.byteOffset + spec.byteLength > weightData.byteLength) {
-      throw new Error(
-        `artifact.weightSpecs[${index}] (${spec.name}): runs past the ${weightData.byteLength} weight bytes`,
-      );
-    }
-    expectedOffset += byteLength;
-    return { name: spec.name, shape: spec.shape, dtype };
-  });
-  if (expectedOffset !== weightData.byteLength) {
-    throw new Error(`artifact.weightData: ${weightData.byteLength} bytes, the specs describe ${expectedOffset}`);
+  try {
+    checkModelMetadata(metadata, model);
+  } catch (error) {
+    model.dispose();
+    throw error;
   }
-  const buffer = weightData.buffer.slice(
-    weightData.byteOffset,
-    weightData.byteOffset + weightData.byteLength,
-  ) as ArrayBuffer;
-  const model = await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology, weightSpecs, weightData: buffer }));
-  return { metadata: artifact.metadata, model, sha256 };
+  return { metadata, model, sha256 };
 }
 
-function concatWeightData(data: tf.io.WeightData): Uint8Array {
-  if (!Array.isArray(data)) return new Uint8Array(data as ArrayBuffer);
-  const total = data.reduce((sum, part) => sum + part.byteLength, 0);
-  const joined = new Uint8Array(total);
-  let offset = 0;
-  for (const part of data) {
-    joined.set(new Uint8Array(part), offset);
-    offset += part.byteLength;
+/** What `model.save` hands to an IO handler: topology, weight manifest and weight data. */
+async function saveThroughTfjs(model: tfl.LayersModel): Promise<tf.io.ModelArtifacts> {
+  const captured: tf.io.ModelArtifacts[] = [];
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      captured.push(artifacts);
+      return { modelArtifactsInfo: { dateSaved: new Date(0), modelTopologyType: 'JSON' } };
+    }),
+  );
+  const [saved] = captured;
+  if (saved === undefined) throw new ModelArtifactError('missing-field', 'model', 'tfjs saved nothing');
+  return saved;
+}
+
+function parseTopology(json: string): object {
+  let topology: unknown;
+  try {
+    topology = JSON.parse(json);
+  } catch (error) {
+    throw new ModelArtifactError('invalid-topology', 'modelTopologyJson', `expected JSON, got: ${messageOf(error)}`, {
+      cause: error,
+    });
   }
-  return joined;
+  if (typeof topology !== 'object' || topology === null || Array.isArray(topology)) {
+    throw new ModelArtifactError(
+      'invalid-topology',
+      'modelTopologyJson',
+      'expected a JSON object (a Keras model config)',
+    );
+  }
+  return topology;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

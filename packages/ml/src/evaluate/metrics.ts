@@ -1,81 +1,64 @@
+import type { CalibrationBin } from './calibration.js';
+import { EvaluationAccumulator } from './evaluation-accumulator.js';
+
+/** Equal-width confidence bins of the expected calibration error. */
+export const DEFAULT_CALIBRATION_BINS = 15;
+
+/** Probabilities below this are raised to it before the log of the cross-entropy (Keras' epsilon). */
+export const DEFAULT_LOSS_EPSILON = 1e-7;
+
+export interface EvaluationOptions {
+  /** Equal-width confidence bins of the expected calibration error. @default 15 */
+  bins?: number;
+  /**
+   * The cross-entropy of an example is −ln max(p[label], epsilon), so one confidently wrong
+   * example costs at most −ln epsilon (16.1 nats) instead of +∞. @default 1e-7
+   */
+  epsilon?: number;
+}
+
+/**
+ * Probabilities as models give them: one row of `classes` values per example, either flat
+ * (row-major `N × classes`, e.g. a `[N, classes]` tensor's `data()`) or as an array of rows.
+ * Each row is a distribution (values in [0, 1] summing to 1 ± 1e-3): softmax outputs, not logits.
+ */
+export type ProbabilityRows = ArrayLike<number> | readonly ArrayLike<number>[];
+
 /** What a model got right, how sure it was, and how well its confidence matches its accuracy. */
 export interface Evaluation {
+  /** Examples evaluated. */
   count: number;
-  /** Top-1 accuracy, 0–1. */
+  /** Top-1 accuracy, 0–1: the top class (the first one on a tie) equals the label. */
   accuracy: number;
-  /** Accuracy per true class (NaN for a class with no example). */
+  /** Top-1 accuracy per true class, 0–1 (NaN for a class with no example). */
   perClassAccuracy: number[];
-  /** Mean cross-entropy −log p[label], with p clamped to ≥ 1e-7. */
+  /** Examples per true class. */
+  classCounts: number[];
+  /** Mean cross-entropy −ln max(p[label], epsilon) over the examples, in nats. */
   loss: number;
-  /**
-   * Expected calibration error over `bins` equal-width confidence bins:
-   * Σ_b (n_b / N) · |accuracy_b − mean confidence_b|.
-   */
+  /** Σ_b (n_b / N) · |acc_b − conf_b| over `bins` equal-width confidence bins (see calibration.ts). */
   expectedCalibrationError: number;
+  /** Number of calibration bins. */
   bins: number;
-  /** `confusion[true][predicted]` counts. */
+  /** The bins behind the expected calibration error: a reliability diagram. */
+  calibration: CalibrationBin[];
+  /** `confusion[trueLabel][predictedClass]`: counts; rows sum to `classCounts`. */
   confusion: number[][];
 }
 
-/** Metrics of `probabilities` (`N × classes` rows) against integer `labels`. @param bins @default 15 */
+/**
+ * Every metric of `probabilities` against integer `labels` in 0…classes−1: top-1 and per-class
+ * accuracy, mean cross-entropy, expected calibration error, confusion matrix. Pure. Bad input is
+ * an error naming the example: `labels[7]: expected an integer class index in 0–9, got 10`.
+ */
 export function evaluatePredictions(
-  probabilities: Float32Array,
+  probabilities: ProbabilityRows,
   labels: ArrayLike<number>,
   classes: number,
-  bins = 15,
+  options: EvaluationOptions = {},
 ): Evaluation {
-  const count = labels.length;
-  if (count === 0) throw new Error('labels: expected at least one example');
-  if (probabilities.length !== count * classes) {
-    throw new Error(
-      `probabilities: expected ${count}×${classes} = ${count * classes} values, got ${probabilities.length}`,
-    );
-  }
-  if (!Number.isInteger(bins) || bins < 1) throw new Error(`bins: expected a positive integer, got ${bins}`);
-  const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
-  const binCount = new Array<number>(bins).fill(0);
-  const binCorrect = new Array<number>(bins).fill(0);
-  const binConfidence = new Array<number>(bins).fill(0);
-  let correct = 0;
-  let lossSum = 0;
-  for (let i = 0; i < count; i++) {
-    const label = labels[i] ?? -1;
-    if (!Number.isInteger(label) || label < 0 || label >= classes)
-      throw new Error(`labels[${i}]: expected 0–${classes - 1}, got ${label}`);
-    let predicted = 0;
-    let confidence = -Infinity;
-    for (let c = 0; c < classes; c++) {
-      const p = probabilities[i * classes + c] ?? 0;
-      if (p > confidence) {
-        confidence = p;
-        predicted = c;
-      }
-    }
-    const row = confusion[label];
-    if (row !== undefined) row[predicted] = (row[predicted] ?? 0) + 1;
-    const hit = predicted === label ? 1 : 0;
-    correct += hit;
-    lossSum -= Math.log(Math.max(probabilities[i * classes + label] ?? 0, 1e-7));
-    const bin = Math.min(Math.floor(confidence * bins), bins - 1);
-    binCount[bin] = (binCount[bin] ?? 0) + 1;
-    binCorrect[bin] = (binCorrect[bin] ?? 0) + hit;
-    binConfidence[bin] = (binConfidence[bin] ?? 0) + confidence;
-  }
-  let ece = 0;
-  for (let b = 0; b < bins; b++) {
-    const n = binCount[b] ?? 0;
-    if (n > 0) ece += (n / count) * Math.abs((binCorrect[b] ?? 0) / n - (binConfidence[b] ?? 0) / n);
-  }
-  return {
-    count,
-    accuracy: correct / count,
-    perClassAccuracy: confusion.map((row, label) => {
-      const total = row.reduce((a, b) => a + b, 0);
-      return total === 0 ? Number.NaN : (row[label] ?? 0) / total;
-    }),
-    loss: lossSum / count,
-    expectedCalibrationError: ece,
-    bins,
-    confusion,
-  };
+  if (labels.length === 0) throw new Error('labels: expected at least one example, got none');
+  const accumulator = new EvaluationAccumulator(classes, options);
+  accumulator.add(probabilities, labels);
+  return accumulator.result();
 }
