@@ -44,8 +44,6 @@ export { loadCheckpoint, saveCheckpoint } from './train/checkpoint.js';
 export { clearNoiseStep, noiseSeedFor, setNoiseStep } from './train/noise-seed.js';
 export { learningRateAt, type LearningRateSchedule } from './train/schedule.js';
 export { trainModel, type TrainOptions, type TrainProgress, type TrainResult } from './train/train-model.js';
-export { splitLabeledUnlabeled, type LabeledUnlabeledSplit } from './data/splits.js';
-export { selectPseudoLabels, type PseudoLabelPolicy, type PseudoLabelSelection } from './pseudo-label/policy.js';
 export { StochasticDepth, survivalProbabilityOf, type StochasticDepthArgs } from './models/stochastic-depth.js';
 export {
   BOTTLENECK_EXPANSION,
@@ -66,8 +64,6 @@ export {
   type ResNetPresetName,
   type ResNetPresetOverrides,
 } from './models/model-presets.js';
-export { CIFAR10_CLASSES, loadCifar10, type Cifar10Split } from './data/cifar10.js';
-export { loadImageFolder, type ImageFolder, type ImageFolderOptions } from './data/image-folder.js';
 export { ModelArtifactError, type ModelArtifactProblem } from './artifact/artifact-error.js';
 export {
   decodeModelArtifact,
@@ -103,3 +99,49 @@ export {
   type EvaluationOptions,
   type ProbabilityRows,
 } from './evaluate/metrics.js';
+export {
+  CIFAR10_BATCH_FILES,
+  CIFAR10_CLASSES,
+  CIFAR10_RECORD_BYTES,
+  CIFAR10_SIZE,
+  loadCifar10,
+  parseCifar10Batch,
+  readCifar10Batch,
+  readCifar10ClassNames,
+  type Cifar10Split,
+} from './data/cifar10.js';
+export {
+  decodeImage,
+  loadImageFolder,
+  type ImageFolder,
+  type ImageFolderOptions,
+  type ImageSize,
+} from './data/image-folder.js';
+export {
+  selectImages,
+  splitDataset,
+  splitLabeledUnlabeled,
+  takeSplit,
+  type DatasetSplit,
+  type LabeledUnlabeledSplit,
+  type SplitImages,
+  type SplitOptions,
+  type SplitSize,
+  type UnlabeledImages,
+} from './data/splits.js';
+export {
+  balanceClasses,
+  meanTargetPerClass,
+  type AcceptedExample,
+  type BalanceOptions,
+  type ClassBalance,
+} from './pseudo-label/balance.js';
+export {
+  DEFAULT_PSEUDO_LABEL_THRESHOLD,
+  resolvePseudoLabelPolicy,
+  selectPseudoLabels,
+  type AppliedPseudoLabelPolicy,
+  type PseudoLabelPolicy,
+  type PseudoLabelSelection,
+} from './pseudo-label/policy.js';
+export { applyTemperature, writePseudoLabelTarget, type PseudoLabelMode } from './pseudo-label/targets.js';

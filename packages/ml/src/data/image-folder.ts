@@ -1,97 +1,183 @@
-import { readdir } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import sharp from 'sharp';
 
 import type { LabeledImages } from './fashion-mnist.js';
 
-export interface ImageFolderOptions {
-  /** Images are resized to this (sharp `fit: 'fill'`: the whole image, aspect ratio not kept). */
+/** How an image meets the model's input size: the size to decode to, and how to get there. */
+export interface ImageSize {
   height: number;
   width: number;
-  /** 1 = grayscale, 3 = RGB. */
+  /**
+   * 1 = grayscale, 3 = sRGB. Grayscale is sharp's: Rec. 709 luminance of linear light, sRGB-encoded
+   * (pure red → 127, where PIL's `L` gives 76). An alpha channel is dropped, not blended.
+   */
   channels: 1 | 3;
-  /** Images decoded at once. @default 8 */
+  /**
+   * `fill`: the whole image stretched to height × width (aspect ratio not kept, nothing lost);
+   * `cover`: scaled to cover it, centre cropped; `contain`: scaled to fit, padded with black.
+   * @default 'fill'
+   */
+  fit?: 'fill' | 'cover' | 'contain';
+}
+
+export interface ImageFolderOptions extends ImageSize {
+  /** Images decoded at once (sharp decodes on libuv's thread pool). @default 8 */
   concurrency?: number;
-  /** Skip files that cannot be decoded (listed in `skipped`) instead of failing. @default false */
+  /** Skip files that cannot be decoded (listed in `skipped`) instead of failing on the first. @default false */
   skipUnreadable?: boolean;
 }
 
 export interface ImageFolder extends LabeledImages {
-  /** Files skipped with `skipUnreadable`, and why. */
+  /** The file of each image (parallel to `labels`). */
+  files: string[];
+  /** Files skipped with `skipUnreadable`, and why, by path. */
   skipped: Array<{ path: string; reason: string }>;
 }
 
+const FITS = ['fill', 'cover', 'contain'] as const;
+/** Labels are bytes. */
+const MAX_CLASSES = 256;
+const DEFAULT_CONCURRENCY = 8;
+
 /**
- * Loads `root/<class>/<image>` folders: class names are the sorted sub-folder names, images are
- * any format sharp decodes (PNG, JPEG, WebP, …), converted to grayscale or RGB and resized.
+ * Loads `root/<class>/<image>` folders: class names are the sorted sub-folder names (label = rank),
+ * images are every non-hidden file in them (symbolic links followed), sorted by name, decoded by
+ * sharp (PNG, JPEG, WebP, GIF, TIFF, AVIF, …), converted to grayscale or RGB and resized (see
+ * `ImageSize`). Channels-last bytes, like every loader. An unreadable image, a missing or empty
+ * folder, or an empty class is an error naming the path.
  */
 export async function loadImageFolder(root: string, options: ImageFolderOptions): Promise<ImageFolder> {
-  let entries;
-  try {
-    entries = await readdir(root, { withFileTypes: true });
-  } catch (error) {
-    throw new Error(`${root}: cannot read image folder: ${error instanceof Error ? error.message : String(error)}`);
+  const size = checkImageSize(options);
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+  if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
+    throw new Error(`concurrency: expected a positive integer, got ${concurrency}`);
   }
-  const classNames = entries
-    .filter((entry) => entry.isDirectory())
+  const classNames = (await listEntries(root, 'image folder'))
+    .filter((entry) => entry.kind === 'directory' && !entry.name.startsWith('.'))
     .map((entry) => entry.name)
     .sort();
   if (classNames.length === 0)
     throw new Error(`${root}: no class sub-folders (expected ${root}/<class>/<image files>)`);
+  if (classNames.length > MAX_CLASSES) {
+    throw new Error(`${root}: ${classNames.length} class sub-folders, expected at most ${MAX_CLASSES}`);
+  }
   const files: Array<{ path: string; label: number }> = [];
   for (const [label, name] of classNames.entries()) {
-    const names = (await readdir(join(root, name), { withFileTypes: true }))
-      .filter((entry) => entry.isFile() && !entry.name.startsWith('.'))
+    const folder = join(root, name);
+    const names = (await listEntries(folder, 'class folder'))
+      .filter((entry) => entry.kind === 'file' && !entry.name.startsWith('.'))
       .map((entry) => entry.name)
       .sort();
-    for (const file of names) files.push({ path: join(root, name, file), label });
+    if (names.length === 0) throw new Error(`${folder}: class folder '${name}' holds no image files`);
+    for (const file of names) files.push({ path: join(folder, file), label });
   }
-  if (files.length === 0) throw new Error(`${root}: the class folders hold no files`);
 
-  const pixels = options.height * options.width * options.channels;
+  const pixels = size.height * size.width * size.channels;
   const decoded: Array<Uint8Array | undefined> = new Array(files.length);
   const skipped: ImageFolder['skipped'] = [];
   let next = 0;
+  let failed = false;
   const worker = async (): Promise<void> => {
-    while (next < files.length) {
+    while (!failed && next < files.length) {
       const index = next++;
       const file = files[index];
       if (file === undefined) continue;
       try {
-        let image = sharp(file.path).resize(options.width, options.height, { fit: 'fill' }).removeAlpha();
-        image = options.channels === 1 ? image.grayscale() : image.toColourspace('srgb');
-        const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
-        if (info.channels !== options.channels || data.length !== pixels) {
-          throw new Error(
-            `decoded to ${info.width}×${info.height}×${info.channels}, expected ${options.width}×${options.height}×${options.channels}`,
-          );
-        }
-        decoded[index] = data;
+        decoded[index] = await decodeImage(file.path, size);
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
-        if (options.skipUnreadable !== true) throw new Error(`${file.path}: unreadable image: ${reason}`);
+        if (options.skipUnreadable !== true) {
+          failed = true;
+          throw new Error(`${file.path}: unreadable image: ${reason}`, { cause: error });
+        }
         skipped.push({ path: file.path, reason });
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 8) }, worker));
+  await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker));
 
-  const kept = files.map((file, index) => ({ file, data: decoded[index] })).filter((entry) => entry.data !== undefined);
+  const kept = files.flatMap((file, index) => {
+    const data = decoded[index];
+    return data === undefined ? [] : [{ ...file, data }];
+  });
   const images = new Uint8Array(kept.length * pixels);
   const labels = new Uint8Array(kept.length);
-  kept.forEach(({ file, data }, index) => {
-    if (data !== undefined) images.set(data, index * pixels);
-    labels[index] = file.label;
+  kept.forEach(({ data, label }, index) => {
+    images.set(data, index * pixels);
+    labels[index] = label;
   });
   return {
     images,
     labels,
     count: kept.length,
-    height: options.height,
-    width: options.width,
-    channels: options.channels,
+    height: size.height,
+    width: size.width,
+    channels: size.channels,
     classNames,
-    skipped,
+    files: kept.map((file) => file.path),
+    skipped: skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
   };
+}
+
+/**
+ * Decodes one image (a path, or encoded bytes) to `height × width × channels` bytes, channels
+ * last. The same conversion as `loadImageFolder`, so images sent as PNG/JPEG can be prepared the
+ * same way.
+ */
+export async function decodeImage(input: string | Uint8Array, size: ImageSize): Promise<Uint8Array> {
+  const { height, width, channels, fit } = checkImageSize(size);
+  let image = sharp(input)
+    .resize(width, height, { fit, background: { r: 0, g: 0, b: 0 } })
+    .removeAlpha();
+  image = channels === 1 ? image.grayscale() : image.toColourspace('srgb');
+  const { data, info } = await image.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  if (info.channels !== channels || info.width !== width || info.height !== height) {
+    throw new Error(
+      `decoded to ${info.width}×${info.height}×${info.channels}, expected ${width}×${height}×${channels}`,
+    );
+  }
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+function checkImageSize(size: ImageSize): Required<ImageSize> {
+  for (const field of ['height', 'width'] as const) {
+    const value = size[field];
+    if (!Number.isSafeInteger(value) || value < 1)
+      throw new Error(`${field}: expected a positive integer, got ${value}`);
+  }
+  if (size.channels !== 1 && size.channels !== 3) {
+    throw new Error(`channels: expected 1 (grayscale) or 3 (RGB), got ${String(size.channels)}`);
+  }
+  const fit = size.fit ?? 'fill';
+  if (!FITS.includes(fit)) throw new Error(`fit: expected one of ${FITS.join(', ')}, got ${String(fit)}`);
+  return { height: size.height, width: size.width, channels: size.channels, fit };
+}
+
+/** The entries of a folder as files or directories, symbolic links resolved (broken ones left out). */
+async function listEntries(
+  folder: string,
+  what: string,
+): Promise<Array<{ name: string; kind: 'file' | 'directory' | 'other' }>> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(folder, { withFileTypes: true });
+  } catch (error) {
+    throw new Error(`${folder}: cannot read ${what}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return Promise.all(
+    entries.map(async (entry) => {
+      let target: { isFile(): boolean; isDirectory(): boolean } = entry;
+      if (entry.isSymbolicLink()) {
+        try {
+          target = await stat(join(folder, entry.name));
+        } catch {
+          return { name: entry.name, kind: 'other' as const };
+        }
+      }
+      return { name: entry.name, kind: target.isFile() ? 'file' : target.isDirectory() ? 'directory' : 'other' };
+    }),
+  );
 }
