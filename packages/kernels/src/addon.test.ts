@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { loadAddon } from './addon.js';
+import { cpuBudget } from './cpu-budget.js';
 
 // NS_NATIVE_KERNELS=0 says on purpose that the addon is not there; otherwise it must load.
 const expectAddon = process.env['NS_NATIVE_KERNELS'] !== '0';
@@ -21,6 +22,18 @@ describe.runIf(expectAddon)('the native addon', () => {
     expect(Array.from(floats.subarray(12, 16))).toEqual([1, 0, 3, 0]);
   });
 
+  it('takes a thread count, and refuses one below 1', () => {
+    const before = addon.threads();
+    try {
+      expect(addon.setThreads(1)).toBe(1);
+      expect(addon.threads()).toBe(1);
+      expect(() => addon.setThreads(0)).toThrow('threads: expected a count of at least 1');
+      expect(() => (addon.setThreads as unknown as () => number)()).toThrow('setThreads: expected 1 argument');
+    } finally {
+      addon.setThreads(before);
+    }
+  });
+
   it('refuses ranges outside the heap, naming the tensor', () => {
     const heap = new ArrayBuffer(32);
     expect(() => addon.relu(heap, 16, 0, 8)).toThrow(/^x: 8 floats at byte offset 16 do not fit in the 32-byte heap/);
@@ -37,6 +50,7 @@ describe.runIf(expectAddon)('the native addon', () => {
 
   it('reports its threads and convolution library', () => {
     expect(addon.threads()).toBeGreaterThanOrEqual(1);
+    if (process.env['OMP_NUM_THREADS'] === undefined) expect(addon.threads()).toBe(cpuBudget());
     expect(['onednn', 'openblas']).toContain(addon.convLibrary());
   });
 });

@@ -3,6 +3,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { cpuBudget } from './cpu-budget.js';
+
 /** The functions the N-API addon exports (src/native/addon.cc); offsets are bytes into `heap`. */
 export interface NativeAddon {
   conv2dForward(
@@ -95,6 +97,8 @@ export interface NativeAddon {
     newSecondMoment: number,
   ): void;
   threads(): number;
+  /** Sets the threads of the kernels called from the calling thread; returns the new count. */
+  setThreads(threads: number): number;
   /** What the convolutions run on: "onednn" or "openblas" (NS_CONV=blas forces the latter). */
   convLibrary(): string;
 }
@@ -103,12 +107,17 @@ export type AddonLoad = { ok: true; addon: NativeAddon } | { ok: false; reason: 
 
 const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Loads build/Release/ns_kernels.node; when it is absent or fails to load, says why. */
+/**
+ * Loads build/Release/ns_kernels.node; when it is absent or fails to load, says why. Unless
+ * OMP_NUM_THREADS says otherwise, the kernels called from this thread get one thread per CPU
+ * of the process's budget (cores, capped by a container's CPU quota).
+ */
 export function loadAddon(): AddonLoad {
   if (process.env['NS_NATIVE_KERNELS'] === '0') return { ok: false, reason: 'disabled by NS_NATIVE_KERNELS=0' };
   const path = join(packageDir, 'build', 'Release', 'ns_kernels.node');
   try {
     const addon = createRequire(import.meta.url)(path) as NativeAddon;
+    if (process.env['OMP_NUM_THREADS'] === undefined) addon.setThreads(cpuBudget());
     return { ok: true, addon };
   } catch (error) {
     const loadError = error instanceof Error ? error.message.split('\n')[0] : String(error);

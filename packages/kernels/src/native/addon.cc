@@ -234,6 +234,16 @@ Napi::Value AdamUpdate(const Napi::CallbackInfo& info) {
 
 Napi::Value Threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), ns::thread_count()); }
 
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  if (info.Length() != 1 || !info[0].IsNumber()) {
+    throw Napi::TypeError::New(info.Env(), "setThreads: expected 1 argument, a thread count");
+  }
+  const int threads = info[0].As<Napi::Number>().Int32Value();
+  if (threads < 1) throw Napi::RangeError::New(info.Env(), "threads: expected a count of at least 1");
+  ns::set_thread_count(threads);
+  return Napi::Number::New(info.Env(), ns::thread_count());
+}
+
 Napi::Value ConvLibrary(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), ns::conv_library()); }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -254,6 +264,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("batchNormBackward", Napi::Function::New(env, BatchNormBackward));
   exports.Set("adamUpdate", Napi::Function::New(env, AdamUpdate));
   exports.Set("threads", Napi::Function::New(env, Threads));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("convLibrary", Napi::Function::New(env, ConvLibrary));
   return exports;
 }

@@ -96,4 +96,6 @@ void relu_grad(const float* dy, const float* x, float* dx, size_t size) {
 
 int thread_count() { return omp_get_max_threads(); }
 
+void set_thread_count(int threads) { omp_set_num_threads(threads); }
+
 }  // namespace ns

@@ -73,6 +73,8 @@ void adam_update(const float* value, const float* gradient, const float* first_m
                  float* new_second_moment);
 
 int thread_count();
+// Threads for the kernels this thread calls from now on (OpenMP keeps the setting per thread).
+void set_thread_count(int threads);
 // "onednn" or "openblas": what the convolutions run on.
 const char* conv_library();
 
