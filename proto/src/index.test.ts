@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import * as entry from './index.js';
 import * as model from './gen/noisystudent/v1/model.js';
 import * as prediction from './gen/noisystudent/v1/prediction.js';
+import * as registry from './gen/noisystudent/v1/registry.js';
 import * as shard from './gen/noisystudent/v1/shard.js';
+import * as teacher from './gen/noisystudent/v1/teacher.js';
 import * as tensor from './gen/noisystudent/v1/tensor.js';
 
 // protobufFileName differs per file and says nothing a consumer needs.
@@ -14,6 +16,8 @@ describe('package entry', () => {
     ['model', model],
     ['prediction', prediction],
     ['shard', shard],
+    ['registry', registry],
+    ['teacher', teacher],
   ])('re-exports every message, enum and enum helper of %s.proto', (_file, generated) => {
     const exported: Record<string, unknown> = entry;
     const expected = Object.entries(generated).filter(([name]) => !perFileOnly.has(name));

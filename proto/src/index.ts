@@ -34,3 +34,18 @@ export {
   PseudoLabeledExample,
   Shard,
 } from './gen/noisystudent/v1/shard.js';
+
+export { TeacherPointer } from './gen/noisystudent/v1/registry.js';
+
+export {
+  GetModelInfoRequest,
+  GetModelInfoResponse,
+  PredictRequest,
+  PredictResponse,
+  PredictStreamRequest,
+  PredictStreamResponse,
+  RequestError,
+  TeacherClient,
+  TeacherService,
+  type TeacherServer,
+} from './gen/noisystudent/v1/teacher.js';
