@@ -25,3 +25,11 @@ describe('package entry', () => {
     expect(expected.filter(([name, value]) => exported[name] !== value).map(([name]) => name)).toEqual([]);
   });
 });
+
+describe('PROTO_FILES', () => {
+  it('lists every .proto file under PROTO_DIR', async () => {
+    const { readdir } = await import('node:fs/promises');
+    const onDisk = (await readdir(`${entry.PROTO_DIR}/noisystudent/v1`)).filter((name) => name.endsWith('.proto'));
+    expect([...entry.PROTO_FILES].sort()).toEqual(onDisk.map((name) => `noisystudent/v1/${name}`).sort());
+  });
+});

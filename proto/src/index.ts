@@ -49,3 +49,16 @@ export {
   TeacherService,
   type TeacherServer,
 } from './gen/noisystudent/v1/teacher.js';
+
+/** The folder holding noisystudent/v1/*.proto, for tools that load the .proto files (server reflection). */
+export const PROTO_DIR = new URL('..', import.meta.url).pathname;
+
+/** Every .proto file of the contract, relative to PROTO_DIR. */
+export const PROTO_FILES = [
+  'noisystudent/v1/tensor.proto',
+  'noisystudent/v1/model.proto',
+  'noisystudent/v1/prediction.proto',
+  'noisystudent/v1/shard.proto',
+  'noisystudent/v1/registry.proto',
+  'noisystudent/v1/teacher.proto',
+] as const;

@@ -145,3 +145,15 @@ export {
   type PseudoLabelSelection,
 } from './pseudo-label/policy.js';
 export { applyTemperature, writePseudoLabelTarget, type PseudoLabelMode } from './pseudo-label/targets.js';
+export {
+  Conflict,
+  FailedPrecondition,
+  InvalidArgument,
+  isNsError,
+  NotFound,
+  NsError,
+  ResourceExhausted,
+  Unavailable,
+  type NsErrorCode,
+} from './errors.js';
+export { inputSize, modelInputSpec, writeModelInput, type ModelInputSpec } from './preprocess/model-input.js';

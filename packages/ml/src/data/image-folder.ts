@@ -21,6 +21,8 @@ export interface ImageSize {
    * @default 'fill'
    */
   fit?: 'fill' | 'cover' | 'contain';
+  /** sharp's resampling kernel (a model's ResizeMethod maps to 'linear' or 'nearest'). @default 'lanczos3' */
+  kernel?: 'nearest' | 'linear' | 'lanczos3';
 }
 
 export interface ImageFolderOptions extends ImageSize {
@@ -130,7 +132,7 @@ export async function loadImageFolder(root: string, options: ImageFolderOptions)
 export async function decodeImage(input: string | Uint8Array, size: ImageSize): Promise<Uint8Array> {
   const { height, width, channels, fit } = checkImageSize(size);
   let image = sharp(input)
-    .resize(width, height, { fit, background: { r: 0, g: 0, b: 0 } })
+    .resize(width, height, { fit, kernel: size.kernel ?? 'lanczos3', background: { r: 0, g: 0, b: 0 } })
     .removeAlpha();
   image = channels === 1 ? image.grayscale() : image.toColourspace('srgb');
   const { data, info } = await image.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
@@ -142,7 +144,7 @@ export async function decodeImage(input: string | Uint8Array, size: ImageSize): 
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-function checkImageSize(size: ImageSize): Required<ImageSize> {
+function checkImageSize(size: ImageSize): Required<Omit<ImageSize, 'kernel'>> {
   for (const field of ['height', 'width'] as const) {
     const value = size[field];
     if (!Number.isSafeInteger(value) || value < 1)

@@ -1,0 +1,195 @@
+import {
+  ColorMode,
+  Dtype,
+  dtypeToJSON,
+  ResizeMethod,
+  resizeMethodToJSON,
+  type Image,
+  type ModelMetadata,
+  type Tensor,
+} from '@noisystudent/proto';
+
+import { decodeImage } from '../data/image-folder.js';
+import { InvalidArgument } from '../errors.js';
+
+/** What a model takes, resolved once from its metadata: every request is checked against it. */
+export interface ModelInputSpec {
+  height: number;
+  width: number;
+  channels: 1 | 3;
+  /** sharp's kernel for resizing encoded images. */
+  kernel: 'linear' | 'nearest';
+  /** Per channel: input = pixel × scale[c] + offset[c] (0–255 pixels; rescale or standardize folded in). */
+  scale: number[];
+  offset: number[];
+}
+
+/** Elements of one model input image: height × width × channels. */
+export function inputSize(spec: ModelInputSpec): number {
+  return spec.height * spec.width * spec.channels;
+}
+
+/**
+ * The input spec of a model from its metadata: `preprocessing` when present, otherwise the input
+ * shape with 0–255 pixels passed unchanged and bilinear resizing (model.proto's defaults).
+ */
+export function modelInputSpec(metadata: ModelMetadata): ModelInputSpec {
+  const [height, width, channels] = metadata.inputShape;
+  const preprocessing = metadata.preprocessing;
+  if (height === undefined || width === undefined || (channels !== 1 && channels !== 3)) {
+    throw new InvalidArgument(
+      'metadata.inputShape',
+      `expected [height, width, 1 or 3], got [${metadata.inputShape.join(', ')}]`,
+    );
+  }
+  const identity = { scale: new Array<number>(channels).fill(1), offset: new Array<number>(channels).fill(0) };
+  if (preprocessing === undefined) return { height, width, channels, kernel: 'linear', ...identity };
+  if (preprocessing.colorMode !== ColorMode.UNSPECIFIED) {
+    const expected = preprocessing.colorMode === ColorMode.GRAYSCALE ? 1 : 3;
+    if (expected !== channels) {
+      throw new InvalidArgument('metadata.preprocessing.colorMode', `expected ${channels} channels, got ${expected}`);
+    }
+  }
+  const kernel = preprocessing.resizeMethod === ResizeMethod.NEAREST ? 'nearest' : 'linear';
+  if (
+    preprocessing.resizeMethod !== ResizeMethod.UNSPECIFIED &&
+    preprocessing.resizeMethod !== ResizeMethod.BILINEAR &&
+    preprocessing.resizeMethod !== ResizeMethod.NEAREST
+  ) {
+    throw new InvalidArgument(
+      'metadata.preprocessing.resizeMethod',
+      `expected BILINEAR or NEAREST, got ${resizeMethodToJSON(preprocessing.resizeMethod)}`,
+    );
+  }
+  const normalization = preprocessing.normalization;
+  if (normalization === undefined) return { height, width, channels, kernel, ...identity };
+  if (normalization.$case === 'rescale') {
+    const { scale, offset } = normalization.value;
+    return {
+      height,
+      width,
+      channels,
+      kernel,
+      scale: new Array<number>(channels).fill(scale),
+      offset: new Array<number>(channels).fill(offset),
+    };
+  }
+  const { mean, std } = normalization.value;
+  if (mean.length !== channels || std.length !== channels || std.some((value) => !(value > 0))) {
+    throw new InvalidArgument(
+      'metadata.preprocessing.standardize',
+      `expected ${channels} means and ${channels} positive stds, got [${mean.join(', ')}] and [${std.join(', ')}]`,
+    );
+  }
+  return {
+    height,
+    width,
+    channels,
+    kernel,
+    scale: std.map((value) => 1 / value),
+    offset: mean.map((value, channel) => -value / (std[channel] ?? 1)),
+  };
+}
+
+/**
+ * One request image as the model's input, written at `out[offset …]` (HWC, float32): an encoded
+ * PNG/JPEG is decoded, converted and resized like the training data; a tensor must already have
+ * the model's height, width and channels. Bad input throws `InvalidArgument` naming the field
+ * under `field` (e.g. `images[3].tensor.shape`) and what was expected.
+ */
+export async function writeModelInput(
+  image: Image | undefined,
+  spec: ModelInputSpec,
+  field: string,
+  out: Float32Array,
+  offset: number,
+): Promise<void> {
+  const content = image?.content;
+  if (content === undefined) {
+    throw new InvalidArgument(field, 'expected an image: encoded PNG/JPEG bytes or a tensor, got neither');
+  }
+  if (content.$case === 'encoded') {
+    const pixels = await decodeEncoded(content.value, spec, `${field}.encoded`);
+    normalizeInto(pixels, spec, out, offset);
+    return;
+  }
+  normalizeInto(tensorPixels(content.value, spec, `${field}.tensor`), spec, out, offset);
+}
+
+async function decodeEncoded(bytes: Uint8Array, spec: ModelInputSpec, field: string): Promise<Uint8Array> {
+  if (bytes.byteLength === 0) throw new InvalidArgument(field, 'expected PNG or JPEG bytes, got 0 bytes');
+  try {
+    return await decodeImage(bytes, {
+      height: spec.height,
+      width: spec.width,
+      channels: spec.channels,
+      kernel: spec.kernel,
+    });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new InvalidArgument(
+      field,
+      `expected a PNG or JPEG image, got ${bytes.byteLength} bytes that did not decode (${reason})`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+function tensorPixels(tensor: Tensor, spec: ModelInputSpec, field: string): Uint8Array | Float32Array {
+  const expectedShape = [spec.height, spec.width, spec.channels];
+  if (tensor.shape.length !== 3 || tensor.shape.some((dimension, axis) => dimension !== expectedShape[axis])) {
+    throw new InvalidArgument(
+      `${field}.shape`,
+      `expected [${expectedShape.join(', ')}] (the model's height, width, channels), got [${tensor.shape.join(', ')}]`,
+    );
+  }
+  const elements = inputSize(spec);
+  const data = tensor.data;
+  if (tensor.dtype === Dtype.UINT8) {
+    if (data.byteLength !== elements) {
+      throw new InvalidArgument(
+        `${field}.data`,
+        `expected ${elements} bytes (${expectedShape.join('×')} uint8), got ${data.byteLength}`,
+      );
+    }
+    return data;
+  }
+  if (tensor.dtype === Dtype.FLOAT32) {
+    if (data.byteLength !== elements * 4) {
+      throw new InvalidArgument(
+        `${field}.data`,
+        `expected ${elements * 4} bytes (${expectedShape.join('×')} float32), got ${data.byteLength}`,
+      );
+    }
+    // Little-endian on the wire (tensor.proto), whatever the host's order.
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const values = new Float32Array(elements);
+    for (let index = 0; index < elements; index++) {
+      const value = view.getFloat32(index * 4, true);
+      if (!Number.isFinite(value)) {
+        throw new InvalidArgument(`${field}.data`, `expected finite pixel values, got ${value} at element ${index}`);
+      }
+      values[index] = value;
+    }
+    return values;
+  }
+  throw new InvalidArgument(`${field}.dtype`, `expected UINT8 or FLOAT32, got ${dtypeToJSON(tensor.dtype)}`);
+}
+
+function normalizeInto(
+  pixels: Uint8Array | Float32Array,
+  spec: ModelInputSpec,
+  out: Float32Array,
+  offset: number,
+): void {
+  const { channels, scale, offset: shift } = spec;
+  const elements = inputSize(spec);
+  if (offset + elements > out.length)
+    throw new RangeError(`out: ${elements} values at ${offset} do not fit in ${out.length}`);
+  for (let index = 0; index < elements; index++) {
+    const channel = index % channels;
+    out[offset + index] = (pixels[index] ?? 0) * (scale[channel] ?? 1) + (shift[channel] ?? 0);
+  }
+}

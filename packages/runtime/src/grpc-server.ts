@@ -1,0 +1,88 @@
+import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { loadSync } from '@grpc/proto-loader';
+import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+import { PROTO_DIR, PROTO_FILES } from '@noisystudent/proto';
+
+export interface GrpcServerOptions {
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** 0 lets the OS pick one. */
+  port: number;
+  /** Largest request accepted, in bytes; bigger ones get RESOURCE_EXHAUSTED. @default 4 MiB */
+  maxReceiveMessageBytes?: number;
+  /** @default 4 MiB */
+  maxSendMessageBytes?: number;
+  /** Server keepalive pings to idle clients, ms. @default 30000 */
+  keepaliveTimeMs?: number;
+  /** @default 10000 */
+  keepaliveTimeoutMs?: number;
+}
+
+export interface ServiceRegistration {
+  definition: ServiceDefinition;
+  implementation: UntypedServiceImplementation;
+  /** The fully qualified name health reports under, e.g. `noisystudent.v1.Teacher`. */
+  name: string;
+}
+
+/** A started gRPC server with health checking (grpc.health.v1) and server reflection. */
+export interface GrpcServer {
+  server: Server;
+  port: number;
+  /** Sets one service's health and the overall (`''`) status with it. */
+  setServing(status: ServingStatus): void;
+  /** Stops accepting calls and waits for running ones, up to `timeoutMs`; then cancels the rest. */
+  shutdown(timeoutMs: number): Promise<'graceful' | 'forced'>;
+}
+
+/**
+ * Starts a server with our services, `grpc.health.v1.Health` (all NOT_SERVING until the service
+ * says otherwise: grpc-node's health example) and reflection over every noisystudent.v1 proto.
+ */
+export async function startGrpcServer(
+  options: GrpcServerOptions,
+  services: ServiceRegistration[],
+): Promise<GrpcServer> {
+  const server = new Server({
+    'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? 4 * 1024 * 1024,
+    'grpc.max_send_message_length': options.maxSendMessageBytes ?? 4 * 1024 * 1024,
+    'grpc.keepalive_time_ms': options.keepaliveTimeMs ?? 30_000,
+    'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs ?? 10_000,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  for (const service of services) server.addService(service.definition, service.implementation);
+  const names = ['', ...services.map((service) => service.name)];
+  const health = new HealthImplementation(Object.fromEntries(names.map((name) => [name, 'NOT_SERVING'])));
+  health.addToServer(server);
+  new ReflectionService(loadSync([...PROTO_FILES], { includeDirs: [PROTO_DIR] })).addToServer(server);
+  const host = options.host ?? '127.0.0.1';
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(
+      `${host.includes(':') ? `[${host}]` : host}:${options.port}`,
+      ServerCredentials.createInsecure(),
+      (error, bound) =>
+        error === null
+          ? resolve(bound)
+          : reject(new Error(`listen ${host}:${options.port}: ${error.message}`, { cause: error })),
+    );
+  });
+  return {
+    server,
+    port,
+    setServing: (status) => {
+      for (const name of names) health.setStatus(name, status);
+    },
+    shutdown: (timeoutMs) =>
+      new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve('forced');
+        }, timeoutMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve('graceful');
+        });
+      }),
+  };
+}

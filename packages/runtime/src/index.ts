@@ -1,0 +1,7 @@
+export { ConfigError, configOptions, envName, flagName, parseConfig } from './config.js';
+export { toGrpcStatus, toServiceError, type GrpcStatus } from './grpc-errors.js';
+export { startGrpcServer, type GrpcServer, type GrpcServerOptions, type ServiceRegistration } from './grpc-server.js';
+export { createLogger, type Logger, type LoggerOptions } from './logger.js';
+export { startMetricsServer, type MetricsServer } from './metrics-server.js';
+export { onShutdownSignal } from './shutdown.js';
+export { HealthClient, type HealthStatus } from './health-client.js';

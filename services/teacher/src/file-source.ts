@@ -1,0 +1,41 @@
+import { readFile } from 'node:fs/promises';
+
+import { sha256Hex } from '@noisystudent/ml';
+import { InvalidArgument, NotFound } from '@noisystudent/ml/errors';
+import { ModelArtifact, TeacherPointer } from '@noisystudent/proto';
+
+import type { TeacherSource } from './hot-swap.js';
+
+/**
+ * One artifact file as the teacher's model source (`--model-file`): serving without NATS, e.g. on
+ * a laptop or behind an app that ships its model. It reports one pointer, for the file's version.
+ */
+export async function fileSource(path: string): Promise<TeacherSource> {
+  const bytes = new Uint8Array(await readFile(path));
+  let version: string;
+  try {
+    version = ModelArtifact.decode(bytes).metadata?.version ?? '';
+  } catch (error) {
+    throw new InvalidArgument('modelFile', `expected an encoded ModelArtifact, ${path} did not decode`, {
+      cause: error,
+    });
+  }
+  const pointer = TeacherPointer.fromPartial({ version, sha256: sha256Hex(bytes), reason: `file ${path}` });
+  return {
+    watchTeacher: () => {
+      let stop: () => void = () => undefined;
+      const stopped = new Promise<void>((resolve) => (stop = resolve));
+      return {
+        updates: (async function* () {
+          yield { pointer, revision: 0 };
+          await stopped;
+        })(),
+        stop: () => stop(),
+      };
+    },
+    getArtifact: (requested) =>
+      requested === version
+        ? Promise.resolve({ bytes: bytes.slice() })
+        : Promise.reject(new NotFound(`version: ${requested} is not in ${path} (it holds ${version})`)),
+  };
+}

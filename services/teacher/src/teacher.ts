@@ -1,0 +1,142 @@
+import { TeacherService } from '@noisystudent/proto';
+import { openRegistry } from '@noisystudent/registry';
+import { startGrpcServer, startMetricsServer, type Logger } from '@noisystudent/runtime';
+import { connect, type NatsConnection } from 'nats';
+
+import type { TeacherConfig } from './config.js';
+import { fileSource } from './file-source.js';
+import { HotSwap, type TeacherSource } from './hot-swap.js';
+import { TeacherMetrics } from './metrics.js';
+import { ModelHost } from './model-host.js';
+import { ModelSlot, type ServingModel } from './model-slot.js';
+import { Predictor } from './predictor.js';
+import { teacherHandlers } from './server.js';
+
+export const TEACHER_SERVICE_NAME = 'noisystudent.v1.Teacher';
+
+/** A running teacher service; `stop()` shuts it down gracefully. */
+export interface Teacher {
+  port: number;
+  metricsPort: number;
+  backend: string;
+  slot: ModelSlot;
+  metrics: TeacherMetrics;
+  host: ModelHost;
+  /** Resolves when `version` is served (or at once if it already is). */
+  serving(version?: string): Promise<ServingModel>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Builds and starts the whole service (main.ts and the tests both call this): the model worker,
+ * the batcher, the gRPC server with health and reflection, /metrics, then the model source: a
+ * file (`modelFile`) or the registry's teacher pointer, followed for hot swaps.
+ */
+export async function startTeacher(config: TeacherConfig, log: Logger): Promise<Teacher> {
+  const metrics = new TeacherMetrics();
+  const host = await ModelHost.start(config.backend);
+  log.info({ backend: host.backend }, 'model worker ready');
+  const slot = new ModelSlot(host);
+  const predictor = new Predictor(
+    host,
+    slot,
+    {
+      maxBatchSize: config.maxBatchSize,
+      maxQueueDelayMs: config.maxQueueDelayMs,
+      maxQueueSize: config.maxQueueSize,
+      maxInFlightBatches: config.maxInFlightBatches,
+    },
+    {
+      batch: (images, computeMs) => {
+        metrics.batchSize.observe(images);
+        metrics.computeSeconds.observe(computeMs / 1000);
+      },
+      queued: (ms) => metrics.queueSeconds.observe(ms / 1000),
+    },
+  );
+  metrics.observe({
+    queuedImages: () => predictor.batcher.queuedImageCount,
+    tensors: async () => (await host.memory()).numTensors,
+  });
+
+  const grpc = await startGrpcServer(
+    {
+      host: config.host,
+      port: config.port,
+      maxReceiveMessageBytes: config.maxMessageBytes,
+      maxSendMessageBytes: config.maxMessageBytes,
+      keepaliveTimeMs: config.keepaliveTimeMs,
+    },
+    [
+      {
+        name: TEACHER_SERVICE_NAME,
+        definition: TeacherService,
+        implementation: teacherHandlers({
+          predictor,
+          slot,
+          metrics,
+          log,
+          limits: { maxImagesPerRequest: config.maxImagesPerRequest, maxStreamInFlight: config.maxStreamInFlight },
+        }),
+      },
+    ],
+  );
+  const metricsServer = await startMetricsServer(metrics.registry, config.host, config.metricsPort);
+  log.info({ port: grpc.port, metricsPort: metricsServer.port }, 'teacher listening (NOT_SERVING until a model loads)');
+
+  const waiters: Array<{ version: string | undefined; resolve(model: ServingModel): void }> = [];
+  slot.onSwitch((model) => {
+    metrics.setServing(model.version);
+    metrics.swaps.inc();
+    grpc.setServing('SERVING');
+    for (const waiter of waiters.splice(0)) {
+      if (waiter.version === undefined || waiter.version === model.version) waiter.resolve(model);
+      else waiters.push(waiter);
+    }
+  });
+
+  let nats: NatsConnection | undefined;
+  let source: TeacherSource;
+  if (config.modelFile !== undefined) {
+    source = await fileSource(config.modelFile);
+  } else {
+    nats = await connect({ servers: config.natsUrl, name: 'teacher', maxReconnectAttempts: -1 });
+    source = await openRegistry(nats, { prefix: config.registryPrefix });
+  }
+  const hotSwap = new HotSwap(source, host, slot, config.maxBatchSize, log, {
+    swapped: () => undefined,
+    refused: () => metrics.refusedModels.inc(),
+  });
+  hotSwap.start();
+
+  let stopped: Promise<void> | undefined;
+  return {
+    port: grpc.port,
+    metricsPort: metricsServer.port,
+    backend: host.backend,
+    slot,
+    metrics,
+    host,
+    serving: (version) => {
+      const model = slot.model;
+      if (model !== undefined && (version === undefined || model.version === version)) return Promise.resolve(model);
+      return new Promise((resolve) => waiters.push({ version, resolve }));
+    },
+    stop: () => {
+      stopped ??= (async () => {
+        grpc.setServing('NOT_SERVING');
+        await hotSwap.stop();
+        const drained = await Promise.race([
+          predictor.batcher.drain().then(() => true),
+          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), config.shutdownTimeoutMs).unref()),
+        ]);
+        const shutdown = await grpc.shutdown(config.shutdownTimeoutMs);
+        log.info({ drained, shutdown }, 'teacher stopped');
+        await metricsServer.close();
+        await nats?.close();
+        await host.close();
+      })();
+      return stopped;
+    },
+  };
+}
