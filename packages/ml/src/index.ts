@@ -157,3 +157,4 @@ export {
   type NsErrorCode,
 } from './errors.js';
 export { inputSize, modelInputSpec, writeModelInput, type ModelInputSpec } from './preprocess/model-input.js';
+export { integerOption, positiveNumberOption, runMain } from './cli/options.js';

@@ -4,6 +4,9 @@ import type { TeacherPointer } from '@noisystudent/proto';
 import type { ModelHost } from './model-host.js';
 import type { ModelSlot, ServingModel } from './model-slot.js';
 
+/** Pause before watching the registry again after a watch ended on its own. */
+const RETRY_DELAY_MS = 1_000;
+
 /** What hot swap needs from the registry (@noisystudent/registry's Registry has it). */
 export interface TeacherSource {
   watchTeacher(): { updates: AsyncIterable<{ pointer: TeacherPointer; revision: number }>; stop(): void };
@@ -25,6 +28,7 @@ export interface HotSwapEvents {
 export class HotSwap {
   private watcher: ReturnType<TeacherSource['watchTeacher']> | undefined;
   private loop: Promise<void> | undefined;
+  private stopped = false;
 
   constructor(
     private readonly source: TeacherSource,
@@ -35,19 +39,30 @@ export class HotSwap {
     private readonly events: HotSwapEvents,
   ) {}
 
+  /** Follows the pointer until `stop()`; a watch that ends or fails (NATS down) is started again after a pause. */
   start(): void {
-    if (this.watcher !== undefined) return;
-    const watcher = this.source.watchTeacher();
-    this.watcher = watcher;
+    if (this.loop !== undefined) return;
     this.loop = (async () => {
-      for await (const { pointer, revision } of watcher.updates) {
-        if (pointer.version === this.slot.model?.version && pointer.sha256 === this.slot.model.sha256) continue;
-        await this.swapTo(pointer, revision);
+      while (!this.stopped) {
+        const watcher = this.source.watchTeacher();
+        this.watcher = watcher;
+        try {
+          for await (const { pointer, revision } of watcher.updates) {
+            const serving = this.slot.model;
+            if (pointer.version === serving?.version && pointer.sha256 === serving.sha256) continue;
+            await this.swapTo(pointer, revision);
+          }
+        } catch (error) {
+          this.log.warn({ err: error }, 'registry watch failed; watching again');
+        }
+        watcher.stop();
+        if (!this.stopped) await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
       }
-    })().catch((error: unknown) => this.log.error({ err: error }, 'registry watch ended'));
+    })();
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     this.watcher?.stop();
     await this.loop;
   }

@@ -1,3 +1,5 @@
+import { setMaxListeners } from 'node:events';
+
 import { status, type ServerDuplexStream, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import { InvalidArgument } from '@noisystudent/ml/errors';
 import {
@@ -72,6 +74,8 @@ export function teacherHandlers(parts: Parts): TeacherServer {
 
     predictStream(call: ServerDuplexStream<PredictStreamRequest, PredictStreamResponse>): void {
       const controller = new AbortController();
+      // Every queued request of the stream listens to this one signal.
+      setMaxListeners(0, controller.signal);
       let unanswered = 0;
       let paused = false;
       let ended = false;

@@ -1,3 +1,5 @@
+import { EventEmitter } from 'node:events';
+
 import { TeacherService } from '@noisystudent/proto';
 import { openRegistry } from '@noisystudent/registry';
 import { startGrpcServer, startMetricsServer, type Logger } from '@noisystudent/runtime';
@@ -12,6 +14,11 @@ import { ModelSlot, type ServingModel } from './model-slot.js';
 import { Predictor } from './predictor.js';
 import { teacherHandlers } from './server.js';
 
+export interface TeacherEvents {
+  swapped: [model: ServingModel];
+  refused: [version: string, error: unknown];
+}
+
 export const TEACHER_SERVICE_NAME = 'noisystudent.v1.Teacher';
 
 /** A running teacher service; `stop()` shuts it down gracefully. */
@@ -22,6 +29,8 @@ export interface Teacher {
   slot: ModelSlot;
   metrics: TeacherMetrics;
   host: ModelHost;
+  /** 'swapped' (model: ServingModel) when a version starts serving; 'refused' (version, error) when one is refused. */
+  events: EventEmitter<TeacherEvents>;
   /** Resolves when `version` is served (or at once if it already is). */
   serving(version?: string): Promise<ServingModel>;
   stop(): Promise<void>;
@@ -103,9 +112,13 @@ export async function startTeacher(config: TeacherConfig, log: Logger): Promise<
     nats = await connect({ servers: config.natsUrl, name: 'teacher', maxReconnectAttempts: -1 });
     source = await openRegistry(nats, { prefix: config.registryPrefix });
   }
+  const events = new EventEmitter<TeacherEvents>();
   const hotSwap = new HotSwap(source, host, slot, config.maxBatchSize, log, {
-    swapped: () => undefined,
-    refused: () => metrics.refusedModels.inc(),
+    swapped: (model) => events.emit('swapped', model),
+    refused: (version, error) => {
+      metrics.refusedModels.inc();
+      events.emit('refused', version, error);
+    },
   });
   hotSwap.start();
 
@@ -117,6 +130,7 @@ export async function startTeacher(config: TeacherConfig, log: Logger): Promise<
     slot,
     metrics,
     host,
+    events,
     serving: (version) => {
       const model = slot.model;
       if (model !== undefined && (version === undefined || model.version === version)) return Promise.resolve(model);
