@@ -92,6 +92,7 @@ async function startService(modelFile: string, batch: number, maxQueueDelayMs: n
   const child: ChildProcess = spawn(
     process.execPath,
     [
+      ...(profileDirectory === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDirectory]),
       main,
       '--model-file',
       modelFile,
