@@ -1,7 +1,7 @@
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { loadSync } from '@grpc/proto-loader';
-import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
 import { PROTO_DIR, PROTO_FILES } from '@noisystudent/proto';
 
 export interface GrpcServerOptions {
@@ -38,7 +38,7 @@ export interface GrpcServer {
 
 /**
  * Starts a server with our services, `grpc.health.v1.Health` (all NOT_SERVING until the service
- * says otherwise: grpc-node's health example) and reflection over every noisystudent.v1 proto.
+ * says otherwise: grpc-node's health example) and reflection over every noisystudent.v1 proto and grpc.health.v1.
  */
 export async function startGrpcServer(
   options: GrpcServerOptions,
@@ -55,7 +55,7 @@ export async function startGrpcServer(
   const names = ['', ...services.map((service) => service.name)];
   const health = new HealthImplementation(Object.fromEntries(names.map((name) => [name, 'NOT_SERVING'])));
   health.addToServer(server);
-  new ReflectionService(loadSync([...PROTO_FILES], { includeDirs: [PROTO_DIR] })).addToServer(server);
+  new ReflectionService(loadSync([...PROTO_FILES, healthProtoPath], { includeDirs: [PROTO_DIR] })).addToServer(server);
   const host = options.host ?? '127.0.0.1';
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(
