@@ -25,6 +25,19 @@ export const teacherConfigSchema = z
       .enum(['auto', 'tensorflow', 'wasm', 'cpu'])
       .default('auto')
       .describe('tfjs backend, as NS_BACKEND (which also sets it)'),
+    modelThreads: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('threads of the native inference kernels (0: one per CPU; sets OMP_NUM_THREADS)'),
+    modelThreadNice: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(19)
+      .default(10)
+      .describe('nice value of the inference threads, so the gRPC thread always runs first (0: same priority)'),
     maxBatchSize: positive.default(32).describe('images per batch'),
     maxQueueDelayMs: z.coerce.number().min(0).default(2).describe('longest wait for a batch to fill, ms'),
     maxQueueSize: positive.default(1024).describe('images waiting at most; more are refused with UNAVAILABLE'),

@@ -78,9 +78,12 @@ export class ModelHost {
     worker.on('exit', (code) => die(new Error(`exit code ${code}`)));
   }
 
-  /** Starts the worker and its backend (`NS_BACKEND` semantics). */
-  static async start(backend: string): Promise<ModelHost> {
-    const worker = startWorker({ backend });
+  /**
+   * Starts the worker and its backend (`NS_BACKEND` semantics); `nice` lowers the priority of
+   * the inference threads below the gRPC thread's (0 keeps it).
+   */
+  static async start(backend: string, nice = 0): Promise<ModelHost> {
+    const worker = startWorker({ backend, nice });
     const ready = await new Promise<string>((resolve, reject) => {
       const onMessage = (reply: WorkerReply): void => {
         if (reply.type !== 'ready') return;

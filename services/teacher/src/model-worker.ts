@@ -1,6 +1,8 @@
 // The model's thread (DESIGN.md §3): tfjs, its backend and every loaded model live here, so
 // inference never blocks the gRPC event loop. Requests arrive one message at a time; predictions
 // run synchronously in arrival order.
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 
 import * as tf from '@tensorflow/tfjs-core';
@@ -94,6 +96,24 @@ async function handle(request: WorkerRequest): Promise<void> {
   }
 }
 
+/**
+ * Lowers this thread's scheduling priority (Linux: a thread's nice value is its own, and the
+ * OpenMP threads the kernels start from here inherit it), so the gRPC thread runs first whenever
+ * both want a core: inference takes what the event loop leaves, not the other way round.
+ */
+function lowerPriority(nice: number): string {
+  if (nice === 0) return 'normal priority';
+  try {
+    const threadId = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    setPriority(threadId, nice);
+    return `nice ${nice}`;
+  } catch (error) {
+    return `normal priority (could not lower it: ${error instanceof Error ? error.message : String(error)})`;
+  }
+}
+
+const { backend, nice } = workerData as { backend: BackendRequest; nice: number };
+const priority = lowerPriority(nice);
 const choice = await initBackend({
   request: (workerData as { backend: BackendRequest }).backend,
   log: () => undefined,
@@ -103,4 +123,4 @@ port.on('message', (request: WorkerRequest) => {
     reply({ type: 'failed', requestId: request.requestId, error: toWorkerError(error) }),
   );
 });
-reply({ type: 'ready', backend: describeBackend(choice) });
+reply({ type: 'ready', backend: `${describeBackend(choice)} priority=${priority}` });

@@ -50,7 +50,8 @@ export async function startTeacher(config: TeacherConfig, log: Logger): Promise<
   // bench:serve on 2 cores: stream 0.30 → 0.71 of in-process throughput. Read by libgomp when
   // the worker loads the addon, so it must be set before the worker starts.
   process.env['OMP_WAIT_POLICY'] ??= 'PASSIVE';
-  const host = await ModelHost.start(config.backend);
+  if (config.modelThreads > 0) process.env['OMP_NUM_THREADS'] = String(config.modelThreads);
+  const host = await ModelHost.start(config.backend, config.modelThreadNice);
   log.info({ backend: host.backend }, 'model worker ready');
   const slot = new ModelSlot(host);
   const predictor = new Predictor(

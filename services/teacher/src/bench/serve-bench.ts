@@ -23,7 +23,6 @@ import {
   seededValues,
 } from '@noisystudent/ml';
 import { Dtype, TeacherClient, type Image, type PredictStreamResponse } from '@noisystudent/proto';
-import { HealthClient } from '@noisystudent/runtime';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 
 interface BenchOptions {
@@ -126,6 +125,33 @@ async function startService(modelFile: string, batch: number, maxQueueDelayMs: n
   return { child, ...ports };
 }
 
+/**
+ * Health-check latencies measured from a process of their own, every 50 ms for `seconds`: the
+ * bench's own event loop is busy with its callers and would add its delays to the figure.
+ */
+async function probeHealth(port: number, seconds: number): Promise<number[]> {
+  const runtime = import.meta.resolve('@noisystudent/runtime');
+  const code = `
+    const { HealthClient } = await import(${JSON.stringify(runtime)});
+    const health = new HealthClient('127.0.0.1:${port}');
+    const latencies = [];
+    const until = performance.now() + ${seconds * 1000};
+    while (performance.now() < until) {
+      const started = performance.now();
+      await health.check('', 5000);
+      latencies.push(performance.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    health.close();
+    process.stdout.write(JSON.stringify(latencies));`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const [exitCode] = (await once(child, 'exit')) as [number | null];
+  if (exitCode !== 0) throw new Error(`health prober exited with code ${exitCode}`);
+  return JSON.parse(output) as number[];
+}
+
 async function meanBatch(metricsPort: number): Promise<{ sum: number; count: number }> {
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   const read = (name: string): number =>
@@ -163,7 +189,6 @@ runMain('bench:serve', async () => {
   try {
     const address = `127.0.0.1:${service.port}`;
     const client = new TeacherClient(address, credentials.createInsecure());
-    const health = new HealthClient(address);
     const pixels = Buffer.from(Uint8Array.from(seededValues(784, 5), (value) => Math.floor((value + 1) * 127.5)));
     const image: Image = {
       content: { $case: 'tensor', value: { shape: [28, 28, 1], dtype: Dtype.UINT8, data: pixels } },
@@ -186,16 +211,12 @@ runMain('bench:serve', async () => {
           latencies.push(performance.now() - started);
         }
       };
-      const prober = async (): Promise<void> => {
-        while (performance.now() < until) {
-          const started = performance.now();
-          await health.check('', 5_000);
-          healthLatencies.push(performance.now() - started);
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-      };
       const started = performance.now();
-      await Promise.all([...Array.from({ length: options.clients }, caller), prober()]);
+      const [probed] = await Promise.all([
+        probeHealth(service.port, seconds),
+        ...Array.from({ length: options.clients }, caller),
+      ]);
+      healthLatencies.push(...probed);
       return { imagesPerSecond: latencies.length / ((performance.now() - started) / 1000), latencies, healthLatencies };
     };
 
@@ -231,7 +252,6 @@ runMain('bench:serve', async () => {
     const streamImagesPerSecond = await streamPhase(options.seconds);
     const afterStream = await meanBatch(service.metricsPort);
     client.close();
-    health.close();
 
     const latencies = unary.latencies.sort((a, b) => a - b);
     const healthLatencies = unary.healthLatencies.sort((a, b) => a - b);
