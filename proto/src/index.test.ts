@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as entry from './index.js';
+import * as labeler from './gen/noisystudent/v1/labeler.js';
 import * as model from './gen/noisystudent/v1/model.js';
 import * as prediction from './gen/noisystudent/v1/prediction.js';
 import * as registry from './gen/noisystudent/v1/registry.js';
@@ -18,6 +19,7 @@ describe('package entry', () => {
     ['shard', shard],
     ['registry', registry],
     ['teacher', teacher],
+    ['labeler', labeler],
   ])('re-exports every message, enum and enum helper of %s.proto', (_file, generated) => {
     const exported: Record<string, unknown> = entry;
     const expected = Object.entries(generated).filter(([name]) => !perFileOnly.has(name));

@@ -32,6 +32,7 @@ export {
   labelModeFromJSON,
   labelModeToJSON,
   PseudoLabeledExample,
+  RejectedImage,
   Shard,
 } from './gen/noisystudent/v1/shard.js';
 
@@ -50,6 +51,20 @@ export {
   type TeacherServer,
 } from './gen/noisystudent/v1/teacher.js';
 
+export {
+  GetStatsRequest,
+  GetStatsResponse,
+  IngestRejection,
+  IngestRequest,
+  IngestResponse,
+  IngestStored,
+  LabelerClient,
+  LabelerService,
+  UnlabeledImage,
+  VersionStats,
+  type LabelerServer,
+} from './gen/noisystudent/v1/labeler.js';
+
 /** The folder holding noisystudent/v1/*.proto, for tools that load the .proto files (server reflection). */
 export const PROTO_DIR = new URL('..', import.meta.url).pathname;
 
@@ -61,4 +76,5 @@ export const PROTO_FILES = [
   'noisystudent/v1/shard.proto',
   'noisystudent/v1/registry.proto',
   'noisystudent/v1/teacher.proto',
+  'noisystudent/v1/labeler.proto',
 ] as const;

@@ -127,9 +127,35 @@ export interface Shard {
     | undefined;
   /**
    * Examples per class, counting copies: class_counts[c] = sum of copy_count over examples with
-   * hard_label c. One entry per class of the teacher.
+   * hard_label c. One entry per class of the teacher. Over the whole window, in every part.
    */
   classCounts: number[];
+  /**
+   * The window of unlabeled images this shard reports on. A window too big for one message is
+   * split into part_count messages (shard_id "<window_id>.<part>"); every image of the window is
+   * in exactly one part, in exactly one of: examples, below_threshold_ids, cut_by_balancing_ids,
+   * rejected.
+   */
+  windowId: string;
+  /** 0-based part of the window, < part_count. */
+  part: number;
+  partCount: number;
+  /** Images whose top probability was under policy.confidence_threshold. */
+  belowThresholdIds: string[];
+  /**
+   * Images above the threshold that balancing dropped (their class had more than the target):
+   * in the shard with a copy count of 0.
+   */
+  cutByBalancingIds: string[];
+  /** Images that could not be labeled, and why. */
+  rejected: RejectedImage[];
+}
+
+/** An unlabeled image the labeler could not label (undecodable, wrong size, ...). */
+export interface RejectedImage {
+  sourceId: string;
+  /** Names the field and what was expected. */
+  reason: string;
 }
 
 function createBaseBalancingPolicy(): BalancingPolicy {
@@ -477,7 +503,20 @@ export const PseudoLabeledExample: MessageFns<PseudoLabeledExample> = {
 };
 
 function createBaseShard(): Shard {
-  return { shardId: "", teacherVersion: "", policy: undefined, examples: [], createdAt: undefined, classCounts: [] };
+  return {
+    shardId: "",
+    teacherVersion: "",
+    policy: undefined,
+    examples: [],
+    createdAt: undefined,
+    classCounts: [],
+    windowId: "",
+    part: 0,
+    partCount: 0,
+    belowThresholdIds: [],
+    cutByBalancingIds: [],
+    rejected: [],
+  };
 }
 
 export const Shard: MessageFns<Shard> = {
@@ -503,6 +542,24 @@ export const Shard: MessageFns<Shard> = {
         writer.uint32(v);
       }
       writer.join();
+    }
+    if (message.windowId !== "") {
+      writer.uint32(58).string(message.windowId);
+    }
+    if (message.part !== 0) {
+      writer.uint32(64).uint32(message.part);
+    }
+    if (message.partCount !== 0) {
+      writer.uint32(72).uint32(message.partCount);
+    }
+    for (const v of message.belowThresholdIds) {
+      writer.uint32(82).string(v!);
+    }
+    for (const v of message.cutByBalancingIds) {
+      writer.uint32(90).string(v!);
+    }
+    for (const v of message.rejected) {
+      RejectedImage.encode(v!, writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -578,6 +635,54 @@ export const Shard: MessageFns<Shard> = {
 
             break;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.windowId = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.part = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.partCount = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.belowThresholdIds.push(reader.string());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.cutByBalancingIds.push(reader.string());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.rejected.push(RejectedImage.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -616,6 +721,30 @@ export const Shard: MessageFns<Shard> = {
         : globalThis.Array.isArray(object?.class_counts)
         ? object.class_counts.map((e: any) => globalThis.Number(e))
         : [],
+      windowId: isSet(object.windowId)
+        ? globalThis.String(object.windowId)
+        : isSet(object.window_id)
+        ? globalThis.String(object.window_id)
+        : "",
+      part: isSet(object.part) ? globalThis.Number(object.part) : 0,
+      partCount: isSet(object.partCount)
+        ? globalThis.Number(object.partCount)
+        : isSet(object.part_count)
+        ? globalThis.Number(object.part_count)
+        : 0,
+      belowThresholdIds: globalThis.Array.isArray(object?.belowThresholdIds)
+        ? object.belowThresholdIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.below_threshold_ids)
+        ? object.below_threshold_ids.map((e: any) => globalThis.String(e))
+        : [],
+      cutByBalancingIds: globalThis.Array.isArray(object?.cutByBalancingIds)
+        ? object.cutByBalancingIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.cut_by_balancing_ids)
+        ? object.cut_by_balancing_ids.map((e: any) => globalThis.String(e))
+        : [],
+      rejected: globalThis.Array.isArray(object?.rejected)
+        ? object.rejected.map((e: any) => RejectedImage.fromJSON(e))
+        : [],
     };
   },
 
@@ -639,6 +768,24 @@ export const Shard: MessageFns<Shard> = {
     if (message.classCounts?.length) {
       obj.classCounts = message.classCounts.map((e) => Math.round(e));
     }
+    if (message.windowId !== "") {
+      obj.windowId = message.windowId;
+    }
+    if (message.part !== 0) {
+      obj.part = Math.round(message.part);
+    }
+    if (message.partCount !== 0) {
+      obj.partCount = Math.round(message.partCount);
+    }
+    if (message.belowThresholdIds?.length) {
+      obj.belowThresholdIds = message.belowThresholdIds;
+    }
+    if (message.cutByBalancingIds?.length) {
+      obj.cutByBalancingIds = message.cutByBalancingIds;
+    }
+    if (message.rejected?.length) {
+      obj.rejected = message.rejected.map((e) => RejectedImage.toJSON(e));
+    }
     return obj;
   },
 
@@ -655,6 +802,101 @@ export const Shard: MessageFns<Shard> = {
     message.examples = object.examples?.map((e) => PseudoLabeledExample.fromPartial(e)) || [];
     message.createdAt = object.createdAt ?? undefined;
     message.classCounts = object.classCounts?.map((e) => e) || [];
+    message.windowId = object.windowId ?? "";
+    message.part = object.part ?? 0;
+    message.partCount = object.partCount ?? 0;
+    message.belowThresholdIds = object.belowThresholdIds?.map((e) => e) || [];
+    message.cutByBalancingIds = object.cutByBalancingIds?.map((e) => e) || [];
+    message.rejected = object.rejected?.map((e) => RejectedImage.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRejectedImage(): RejectedImage {
+  return { sourceId: "", reason: "" };
+}
+
+export const RejectedImage: MessageFns<RejectedImage> = {
+  encode(message: RejectedImage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sourceId !== "") {
+      writer.uint32(10).string(message.sourceId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RejectedImage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRejectedImage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sourceId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RejectedImage {
+    return {
+      sourceId: isSet(object.sourceId)
+        ? globalThis.String(object.sourceId)
+        : isSet(object.source_id)
+        ? globalThis.String(object.source_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: RejectedImage): unknown {
+    const obj: any = {};
+    if (message.sourceId !== "") {
+      obj.sourceId = message.sourceId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RejectedImage>, I>>(base?: I): RejectedImage {
+    return RejectedImage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RejectedImage>, I>>(object: I): RejectedImage {
+    const message = createBaseRejectedImage();
+    message.sourceId = object.sourceId ?? "";
+    message.reason = object.reason ?? "";
     return message;
   },
 };
