@@ -39,7 +39,7 @@ export class Unavailable extends NsError {
   readonly code = 'UNAVAILABLE';
 }
 
-/** A limit was hit: queue full, too many images, message too large. */
+/** A resource limit was hit (a message too large, a quota); a request over a documented per-request limit is InvalidArgument. */
 export class ResourceExhausted extends NsError {
   override readonly name = 'ResourceExhausted';
   readonly code = 'RESOURCE_EXHAUSTED';

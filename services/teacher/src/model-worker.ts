@@ -114,10 +114,7 @@ function lowerPriority(nice: number): string {
 
 const { backend, nice } = workerData as { backend: BackendRequest; nice: number };
 const priority = lowerPriority(nice);
-const choice = await initBackend({
-  request: (workerData as { backend: BackendRequest }).backend,
-  log: () => undefined,
-});
+const choice = await initBackend({ request: backend, log: () => undefined });
 port.on('message', (request: WorkerRequest) => {
   handle(request).catch((error: unknown) =>
     reply({ type: 'failed', requestId: request.requestId, error: toWorkerError(error) }),
