@@ -27,7 +27,7 @@ struct Context {
 };
 
 Context& context() {
-  static Context instance;
+  thread_local Context instance;  // per JS thread: model workers run convolutions concurrently
   return instance;
 }
 
@@ -69,7 +69,7 @@ std::string plan_key(Direction direction, const Conv2DShape& s, int activation, 
 }
 
 std::map<std::string, std::unique_ptr<Plan>>& plans() {
-  static std::map<std::string, std::unique_ptr<Plan>> cache;
+  thread_local std::map<std::string, std::unique_ptr<Plan>> cache;  // plans hold reused buffers: one cache per JS thread
   return cache;
 }
 

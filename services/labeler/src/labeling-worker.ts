@@ -1,0 +1,195 @@
+import { type PseudoLabelPolicy } from '@noisystudent/ml';
+import { Shard, UnlabeledImage, type Image } from '@noisystudent/proto';
+import type { Logger } from '@noisystudent/runtime';
+import { AckPolicy, DeliverPolicy, headers, type JetStreamClient, type JetStreamManager, type JsMsg } from 'nats';
+
+import { labelingConsumer, shardSubject, type LabelerNames } from './names.js';
+import { buildShards, type LabeledImage, type WindowCounts } from './shards.js';
+
+/** What the worker needs from the teacher (TeacherPool has it). */
+export interface LabelingTeacher {
+  predict(
+    image: Image,
+    id?: string,
+  ): Promise<
+    | { kind: 'prediction'; probabilities: Float32Array; version: string }
+    | { kind: 'rejected'; code: number; reason: string; version: string }
+  >;
+}
+
+export interface LabelingWorkerOptions {
+  teacherVersion: string;
+  classes: number;
+  policy: PseudoLabelPolicy;
+  /** Images per window: the unit of thresholding, balancing and shards. @default 1024 */
+  windowSize: number;
+  /** A window closes this long after its first image even when not full, ms. @default 2000 */
+  windowWaitMs: number;
+  maxPayloadBytes: number;
+  /** Windows labeled at once: the next one fills and goes to the teacher while the last one is published. @default 2 */
+  concurrentWindows: number;
+}
+
+/** The teacher answered with another version than the one this worker labels for. */
+class VersionMismatch extends Error {
+  override readonly name = 'VersionMismatch';
+}
+
+/**
+ * Labels NS_UNLABELED for one teacher version: a durable pull consumer shared by every labeler
+ * replica (`labeler_<version>`, from the start of the retained log: a new version relabels it),
+ * windows of images sent through the teacher, the policy applied per window, shard parts
+ * published (message id = shard id), and only then the window's images acknowledged. A window
+ * that fails (NATS down, the teacher answering for another version) is not acknowledged: it is
+ * delivered again.
+ */
+export class LabelingWorker {
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+  private readonly consumerName: string;
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly names: LabelerNames,
+    private readonly teacher: LabelingTeacher,
+    readonly options: LabelingWorkerOptions,
+    private readonly log: Logger,
+    private readonly onWindow: (counts: WindowCounts, shards: number) => void,
+  ) {
+    this.consumerName = labelingConsumer(options.teacherVersion);
+  }
+
+  get teacherVersion(): string {
+    return this.options.teacherVersion;
+  }
+
+  async start(): Promise<void> {
+    const ackWaitMs = Math.max(120_000, this.options.windowWaitMs * 10);
+    await this.jsm.consumers.add(this.names.unlabeledStream, {
+      durable_name: this.consumerName,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: ackWaitMs * 1_000_000,
+      max_ack_pending: Math.max(4 * this.options.windowSize, 1024),
+    });
+    const loops = Array.from({ length: this.options.concurrentWindows }, () => this.run());
+    this.loop = Promise.all(loops).then(
+      () => undefined,
+      (error: unknown) => this.log.error({ err: error }, 'labeling stopped'),
+    );
+  }
+
+  /** Finishes the window in progress, then stops. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+  }
+
+  /** Images this version's consumer has not finished: not yet delivered, or delivered and not acknowledged. */
+  async pending(): Promise<number> {
+    const info = await this.jsm.consumers.info(this.names.unlabeledStream, this.consumerName);
+    return info.num_pending + info.num_ack_pending;
+  }
+
+  /** Deletes this version's consumer (after a newer version took over). */
+  async deleteConsumer(): Promise<void> {
+    await this.jsm.consumers.delete(this.names.unlabeledStream, this.consumerName).catch(() => false);
+  }
+
+  private async run(): Promise<void> {
+    const consumer = await this.js.consumers.get(this.names.unlabeledStream, this.consumerName);
+    while (!this.stopped) {
+      const window: JsMsg[] = [];
+      let deadline = Infinity;
+      while (!this.stopped && window.length < this.options.windowSize && Date.now() < deadline) {
+        const wait = Number.isFinite(deadline) ? Math.max(100, deadline - Date.now()) : 1_000;
+        try {
+          const messages = await consumer.fetch({
+            max_messages: this.options.windowSize - window.length,
+            expires: wait,
+          });
+          for await (const message of messages) {
+            window.push(message);
+            if (!Number.isFinite(deadline)) deadline = Date.now() + this.options.windowWaitMs;
+          }
+        } catch (error) {
+          this.log.warn({ err: error }, 'fetching unlabeled images failed; retrying');
+          await pause(1_000);
+        }
+      }
+      if (window.length > 0) await this.labelWindow(window);
+    }
+  }
+
+  private async labelWindow(messages: JsMsg[]): Promise<void> {
+    const { teacherVersion } = this.options;
+    try {
+      const labeled = await Promise.all(messages.map((message) => this.label(message)));
+      const sequences = messages.map((message) => message.seq);
+      const windowId = `w${Math.min(...sequences)}-${Math.max(...sequences)}-${messages.length}`;
+      const { parts, counts } = buildShards(labeled, {
+        teacherVersion,
+        classes: this.options.classes,
+        policy: this.options.policy,
+        windowId,
+        maxPayloadBytes: this.options.maxPayloadBytes,
+        createdAt: new Date(),
+      });
+      const subject = shardSubject(this.names, teacherVersion);
+      await Promise.all(
+        parts.map((part) => {
+          const messageHeaders = headers();
+          messageHeaders.set('Nats-Msg-Id', part.shardId);
+          return this.js.publish(subject, Shard.encode(part).finish(), { headers: messageHeaders });
+        }),
+      );
+      // Only now, with every part stored, are the images acknowledged (DESIGN.md §7).
+      await Promise.all(messages.map((message) => message.ackAck()));
+      this.onWindow(counts, parts.length);
+    } catch (error) {
+      const delayMs = error instanceof VersionMismatch ? 1_000 : 2_000;
+      this.log.warn(
+        { err: error, teacherVersion, images: messages.length },
+        'window not labeled; it will be delivered again',
+      );
+      for (const message of messages) message.nak(delayMs);
+      await pause(delayMs);
+    }
+  }
+
+  private async label(message: JsMsg): Promise<LabeledImage> {
+    let unlabeled: UnlabeledImage;
+    try {
+      unlabeled = UnlabeledImage.decode(message.data);
+    } catch (error) {
+      const sourceId = message.headers?.get('Nats-Msg-Id') || `seq-${message.seq}`;
+      return {
+        sourceId,
+        image: undefined,
+        outcome: { kind: 'rejected', reason: `message: not an UnlabeledImage protobuf (${String(error)})` },
+      };
+    }
+    const sourceId = unlabeled.sourceId || message.headers?.get('Nats-Msg-Id') || `seq-${message.seq}`;
+    if (unlabeled.image === undefined) {
+      return {
+        sourceId,
+        image: undefined,
+        outcome: { kind: 'rejected', reason: 'image: expected encoded bytes or a tensor, got none' },
+      };
+    }
+    const answer = await this.teacher.predict(unlabeled.image, sourceId);
+    if (answer.version !== '' && answer.version !== this.options.teacherVersion) {
+      throw new VersionMismatch(
+        `teacher answered as ${answer.version}, this worker labels for ${this.options.teacherVersion}`,
+      );
+    }
+    if (answer.kind === 'rejected')
+      return { sourceId, image: unlabeled.image, outcome: { kind: 'rejected', reason: answer.reason } };
+    return { sourceId, image: unlabeled.image, outcome: { kind: 'prediction', probabilities: answer.probabilities } };
+  }
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

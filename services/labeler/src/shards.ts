@@ -1,0 +1,146 @@
+import { selectPseudoLabels, type PseudoLabelPolicy } from '@noisystudent/ml';
+import { LabelMode, PseudoLabeledExample, Shard, type Image, type RejectedImage } from '@noisystudent/proto';
+
+/** One unlabeled image of a window and what the teacher made of it. */
+export interface LabeledImage {
+  sourceId: string;
+  image: Image | undefined;
+  outcome: { kind: 'prediction'; probabilities: Float32Array } | { kind: 'rejected'; reason: string };
+}
+
+/** What one window added, per outcome (the labeler's accounting, DESIGN.md §5). */
+export interface WindowCounts {
+  labeled: number;
+  /** Images in the shard with a copy count ≥ 1, and the sum of their copies. */
+  inShards: number;
+  copies: number;
+  cutByBalancing: number;
+  belowThreshold: number;
+  rejected: number;
+  /** Sum of top probabilities of the images above the threshold. */
+  confidenceSum: number;
+  copiesPerClass: number[];
+}
+
+export interface ShardOptions {
+  teacherVersion: string;
+  classes: number;
+  policy: PseudoLabelPolicy;
+  /** Names the window in shard ids (`<version>.<windowId>.<part>`): the same window gives the same ids, so a republish is deduplicated. */
+  windowId: string;
+  /** The NATS server's max payload: every part's encoded size stays under it. */
+  maxPayloadBytes: number;
+  createdAt: Date;
+}
+
+/** Bytes kept free in every part for the fields other than examples. */
+const PART_OVERHEAD_BYTES = 1024;
+
+/**
+ * Applies the pseudo-label policy (the one @noisystudent/ml module every part uses) to a window
+ * and writes the result as shard parts: kept images with their targets and copy counts, and the
+ * ids of the others with their outcome, so every image of the window is in exactly one part, in
+ * exactly one list. An image too large for any part is rejected with the reason.
+ */
+export function buildShards(
+  window: readonly LabeledImage[],
+  options: ShardOptions,
+): { parts: Shard[]; counts: WindowCounts } {
+  const { classes } = options;
+  const predicted = window.filter((item) => item.outcome.kind === 'prediction');
+  const rejected: RejectedImage[] = window.flatMap((item) =>
+    item.outcome.kind === 'rejected' ? [{ sourceId: item.sourceId, reason: item.outcome.reason }] : [],
+  );
+  const rows = predicted.map((item) =>
+    item.outcome.kind === 'prediction' ? item.outcome.probabilities : new Float32Array(),
+  );
+  const selection = selectPseudoLabels(rows, classes, options.policy);
+  const applied = selection.policy;
+  const mode = applied.mode === 'soft' ? LabelMode.SOFT : LabelMode.HARD;
+  const budget = options.maxPayloadBytes - PART_OVERHEAD_BYTES;
+
+  const examples: PseudoLabeledExample[] = [];
+  selection.kept.forEach((row, index) => {
+    const item = predicted[row];
+    if (item === undefined) return;
+    const example: PseudoLabeledExample = {
+      sourceId: item.sourceId,
+      image: item.image,
+      softLabel:
+        mode === LabelMode.SOFT ? Array.from(selection.targets.subarray(index * classes, (index + 1) * classes)) : [],
+      hardLabel: selection.labels[index] ?? 0,
+      confidence: selection.confidences[index] ?? 0,
+      copyCount: selection.copies[index] ?? 1,
+    };
+    const size = PseudoLabeledExample.encode(example).finish().byteLength + 8;
+    if (size > budget) {
+      rejected.push({
+        sourceId: item.sourceId,
+        reason: `image: ${size} bytes as a shard example, over the ${options.maxPayloadBytes}-byte NATS max payload`,
+      });
+    } else {
+      examples.push(example);
+    }
+  });
+  const copiesPerClass = new Array<number>(classes).fill(0);
+  for (const example of examples)
+    copiesPerClass[example.hardLabel] = (copiesPerClass[example.hardLabel] ?? 0) + example.copyCount;
+
+  const base = {
+    teacherVersion: options.teacherVersion,
+    policy: {
+      confidenceThreshold: applied.threshold,
+      labelMode: mode,
+      temperature: applied.temperature,
+      targetCountPerClass: applied.targetPerClass ?? 0,
+      windowSize: window.length,
+      seed: applied.seed,
+    },
+    createdAt: options.createdAt,
+    classCounts: copiesPerClass,
+    windowId: options.windowId,
+  };
+  // The id lists go into the first part; examples fill parts up to the budget.
+  const first = Shard.fromPartial({
+    ...base,
+    belowThresholdIds: selection.belowThreshold.map((row) => predicted[row]?.sourceId ?? ''),
+    cutByBalancingIds: selection.cutByBalancing.map((row) => predicted[row]?.sourceId ?? ''),
+    rejected,
+  });
+  const parts: Shard[] = [first];
+  let current = first;
+  let used = Shard.encode(first).finish().byteLength;
+  for (const example of examples) {
+    const size = PseudoLabeledExample.encode(example).finish().byteLength + 8;
+    if (used + size > budget && current.examples.length > 0) {
+      current = Shard.fromPartial({ ...base });
+      parts.push(current);
+      used = Shard.encode(current).finish().byteLength;
+    }
+    current.examples.push(example);
+    used += size;
+  }
+  parts.forEach((part, index) => {
+    part.part = index;
+    part.partCount = parts.length;
+    part.shardId = `${options.teacherVersion}.${options.windowId}.${index}`;
+  });
+
+  const counts: WindowCounts = {
+    labeled: window.length,
+    inShards: examples.length,
+    copies: examples.reduce((sum, example) => sum + example.copyCount, 0),
+    cutByBalancing: selection.cutByBalancing.length,
+    belowThreshold: selection.belowThreshold.length,
+    rejected: rejected.length,
+    confidenceSum: aboveThreshold(selection.belowThreshold, rows).reduce((sum, row) => sum + Math.max(...row), 0),
+    copiesPerClass,
+  };
+  return { parts, counts };
+}
+
+/** The rows whose index is not in `below` (ascending). */
+function aboveThreshold(below: readonly number[], rows: readonly Float32Array[]): Float32Array[] {
+  const skip = new Set(below);
+  return rows.filter((_, index) => !skip.has(index));
+}

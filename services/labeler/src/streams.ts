@@ -1,0 +1,65 @@
+import { Unavailable } from '@noisystudent/ml/errors';
+import { DiscardPolicy, nanos, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from 'nats';
+
+import type { LabelerNames } from './names.js';
+
+/** How long NS_UNLABELED keeps images: what relabeling with a new teacher can reach back to. */
+export interface Retention {
+  /** Hours; 0 = no age limit. @default 168 (a week) */
+  maxAgeHours: number;
+  /** Messages; 0 = no limit. @default 1,000,000 */
+  maxMessages: number;
+  /** Bytes; 0 = no limit. @default 4 GiB */
+  maxBytes: number;
+}
+
+export const DEFAULT_RETENTION: Retention = { maxAgeHours: 168, maxMessages: 1_000_000, maxBytes: 4 * 1024 ** 3 };
+
+/** How long JetStream remembers message ids to drop a resent image or shard. */
+const DUPLICATE_WINDOW_MS = 10 * 60_000;
+
+/**
+ * Creates NS_UNLABELED and NS_SHARDS when missing and brings the retention of an existing
+ * unlabeled stream to the configured one (nats-server 2.9 features only). When the retention
+ * limit is hit the oldest images go first: producers are never refused for space.
+ */
+export async function ensureStreams(jsm: JetStreamManager, names: LabelerNames, retention: Retention): Promise<void> {
+  const limits = (value: number): number => (value > 0 ? value : -1);
+  const unlabeled: Partial<StreamConfig> = {
+    name: names.unlabeledStream,
+    subjects: [names.unlabeledSubjects],
+    storage: StorageType.File,
+    retention: RetentionPolicy.Limits,
+    discard: DiscardPolicy.Old,
+    max_age: retention.maxAgeHours > 0 ? nanos(retention.maxAgeHours * 3_600_000) : 0,
+    max_msgs: limits(retention.maxMessages),
+    max_bytes: limits(retention.maxBytes),
+    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+  };
+  const shards: Partial<StreamConfig> = {
+    name: names.shardsStream,
+    subjects: [names.shardsSubjects],
+    storage: StorageType.File,
+    retention: RetentionPolicy.Limits,
+    discard: DiscardPolicy.Old,
+    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+  };
+  try {
+    await upsert(jsm, unlabeled);
+    await upsert(jsm, shards);
+  } catch (error) {
+    throw new Unavailable(
+      `nats: could not set up streams ${names.unlabeledStream} and ${names.shardsStream}: ${String(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+async function upsert(jsm: JetStreamManager, config: Partial<StreamConfig>): Promise<void> {
+  const name = config.name ?? '';
+  const existing = await jsm.streams.info(name).catch(() => undefined);
+  if (existing === undefined) await jsm.streams.add(config);
+  else await jsm.streams.update(name, { ...existing.config, ...config });
+}

@@ -1,0 +1,203 @@
+// The whole labeling path on real parts: nats-server, the registry, the teacher service with a
+// trained model, the labeler. Ingests Fashion-MNIST test images and proves the accounting adds
+// up exactly, per teacher version, then promotes a new teacher and checks the relabeling.
+import { once } from 'node:events';
+
+import { loadFashionMnist } from '@noisystudent/ml';
+import { Dtype, UnlabeledImage, type IngestRequest } from '@noisystudent/proto';
+import { openRegistry, type Registry } from '@noisystudent/registry';
+import { startNatsServer, type NatsServer } from '@noisystudent/registry/testing';
+import { createLogger } from '@noisystudent/runtime';
+import { labelerConfig, labelerNames, shardSubject, startLabeler, type Labeler } from '@noisystudent/labeler';
+import { startTeacher, teacherConfig, type Teacher } from '@noisystudent/teacher';
+import { connect, headers, type NatsConnection } from 'nats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { connectLabeler, type TestLabelerClient } from './support/labeler-client.js';
+import { readShards, shardOutcomes } from './support/shards.js';
+import { trainedFashionArtifact } from './support/trained-artifact.js';
+
+const PREFIX = 'pipe';
+const IMAGES = 1_500;
+const names = labelerNames(PREFIX);
+const silent = createLogger({ service: 'test', level: 'silent' });
+
+let server: NatsServer;
+let nc: NatsConnection;
+let registry: Registry;
+let teacher: Teacher;
+let labeler: Labeler;
+let client: TestLabelerClient;
+let requests: IngestRequest[];
+
+async function promote(version: string, seed: number): Promise<void> {
+  const artifact = await trainedFashionArtifact({ version, seed, steps: 60 });
+  await registry.putArtifact(artifact.bytes, version);
+  const current = await registry.readTeacher();
+  await registry.promote({ version, promotedBy: 'test', reason: 'test' }, current?.revision ?? 0);
+}
+
+/** Waits for labeling windows until `version` has an outcome for `count` images. */
+async function labeledWith(version: string, count: number): Promise<void> {
+  const labeled = (): number =>
+    labeler.stats.versionStats().find((entry) => entry.teacherVersion === version)?.labeled ?? 0;
+  while (labeled() < count) await once(labeler.events, 'window');
+  expect(labeled()).toBe(count);
+}
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  nc = await connect({ servers: server.url });
+  registry = await openRegistry(nc, { prefix: PREFIX });
+  await promote('v1', 1);
+  teacher = await startTeacher(
+    teacherConfig({ port: 0, metricsPort: 0, natsUrl: server.url, registryPrefix: PREFIX, maxBatchSize: 64 }, {}),
+    silent,
+  );
+  await teacher.serving('v1');
+  labeler = await startLabeler(
+    labelerConfig(
+      {
+        port: 0,
+        metricsPort: 0,
+        natsUrl: server.url,
+        prefix: PREFIX,
+        teachers: `127.0.0.1:${teacher.port}`,
+        windowSize: 256,
+        windowWaitMs: 300,
+        // A teacher trained for seconds is already sure of most images at the paper's 0.3:
+        // a higher threshold makes every outcome occur.
+        threshold: 0.8,
+      },
+      {},
+    ),
+    silent,
+  );
+  await labeler.labelingWith('v1');
+  client = connectLabeler(labeler.port);
+  const test = await loadFashionMnist('test');
+  requests = Array.from({ length: IMAGES }, (_, index) => ({
+    sourceId: `fmnist-test-${index}`,
+    image: {
+      content: {
+        $case: 'tensor',
+        value: {
+          shape: [28, 28, 1],
+          dtype: Dtype.UINT8,
+          data: Buffer.from(test.images.subarray(index * 784, (index + 1) * 784)),
+        },
+      },
+    },
+  }));
+}, 180_000);
+
+afterAll(async () => {
+  client?.close();
+  await labeler?.stop();
+  await teacher?.stop();
+  await nc?.close();
+  await server?.stop();
+});
+
+describe('the labeling pipeline', () => {
+  it('stores every good image once, refuses bad ones, and accounts for every stored image in v1 shards', async () => {
+    const badAtIngest: IngestRequest[] = [
+      { sourceId: '', image: requests[0]?.image },
+      {
+        sourceId: 'wrong-shape',
+        image: {
+          content: { $case: 'tensor', value: { shape: [32, 32, 3], dtype: Dtype.UINT8, data: Buffer.alloc(3072) } },
+        },
+      },
+    ];
+    const answers = await client.ingest([...requests, ...badAtIngest]);
+    expect(answers).toHaveLength(IMAGES + badAtIngest.length);
+    expect(answers.filter((answer) => answer.result?.$case === 'stored')).toHaveLength(IMAGES);
+    expect(
+      answers
+        .filter((answer) => answer.result?.$case === 'rejected')
+        .map((answer) => answer.sourceId)
+        .sort(),
+    ).toEqual(['', 'wrong-shape']);
+    // A producer publishing to NATS directly, with an image the teacher cannot use: stored, then rejected in a shard.
+    const direct = headers();
+    direct.set('Nats-Msg-Id', 'direct-bad');
+    const bad = UnlabeledImage.encode({
+      sourceId: 'direct-bad',
+      image: { content: { $case: 'tensor', value: { shape: [5, 5, 1], dtype: Dtype.UINT8, data: Buffer.alloc(25) } } },
+      ingestedAt: new Date(),
+    }).finish();
+    await nc.jetstream().publish(`${PREFIX}.unlabeled.producer`, bad, { headers: direct });
+    // Resending is idempotent.
+    const again = await client.ingest(requests.slice(0, 50));
+    expect(again.every((answer) => answer.result?.$case === 'stored' && answer.result.value.duplicate)).toBe(true);
+
+    const stored = IMAGES + 1;
+    await labeledWith('v1', stored);
+    const shards = await readShards(await nc.jetstreamManager(), names.shardsStream, shardSubject(names, 'v1'));
+    const outcome = shardOutcomes(shards);
+    const everyId = [
+      ...outcome.inShards,
+      ...outcome.belowThreshold,
+      ...outcome.cutByBalancing,
+      ...outcome.rejected.map((entry) => entry.sourceId),
+    ];
+    // Exactly one outcome per stored image: nothing lost, nothing twice.
+    expect(everyId).toHaveLength(stored);
+    expect(new Set(everyId).size).toBe(stored);
+    expect(new Set(everyId)).toEqual(new Set([...requests.map((request) => request.sourceId), 'direct-bad']));
+    expect(outcome.rejected).toEqual([
+      { sourceId: 'direct-bad', reason: expect.stringContaining('image.tensor.shape: expected [28, 28, 1]') },
+    ]);
+    // The trained teacher is confident on some images and not on others.
+    expect(outcome.inShards.length).toBeGreaterThan(0);
+    expect(outcome.belowThreshold.length).toBeGreaterThan(0);
+    expect(outcome.cutByBalancing.length).toBeGreaterThan(0);
+    // The stats agree with what is in the stream.
+    const stats = await client.stats();
+    expect(stats.teacherVersion).toBe('v1');
+    expect(stats.ingested).toBe(IMAGES);
+    expect(stats.ingestDuplicates).toBe(50);
+    expect(stats.ingestRejected).toBe(2);
+    expect(stats.unlabeledStored).toBe(stored);
+    const v1 = stats.versions.find((entry) => entry.teacherVersion === 'v1');
+    expect(v1).toMatchObject({
+      labeled: stored,
+      inShards: outcome.inShards.length,
+      copies: outcome.copies,
+      belowThreshold: outcome.belowThreshold.length,
+      cutByBalancing: outcome.cutByBalancing.length,
+      rejected: 1,
+    });
+    for (const shard of shards) {
+      const perClass = new Array<number>(10).fill(0);
+      // class_counts cover the whole window, over all its parts.
+      for (const part of shards.filter((other) => other.windowId === shard.windowId)) {
+        for (const example of part.examples)
+          perClass[example.hardLabel] = (perClass[example.hardLabel] ?? 0) + example.copyCount;
+      }
+      expect(shard.classCounts).toEqual(perClass);
+      expect(shard.policy?.confidenceThreshold).toBeCloseTo(0.8, 6);
+    }
+  });
+
+  it('relabels the retained images when a new teacher is promoted', async () => {
+    await promote('v2', 2);
+    await teacher.serving('v2');
+    await labeler.labelingWith('v2');
+    const stored = IMAGES + 1;
+    await labeledWith('v2', stored);
+    const shards = await readShards(await nc.jetstreamManager(), names.shardsStream, shardSubject(names, 'v2'));
+    expect(shards.every((shard) => shard.teacherVersion === 'v2')).toBe(true);
+    const outcome = shardOutcomes(shards);
+    const everyId = [
+      ...outcome.inShards,
+      ...outcome.belowThreshold,
+      ...outcome.cutByBalancing,
+      ...outcome.rejected.map((entry) => entry.sourceId),
+    ];
+    expect(everyId).toHaveLength(stored);
+    expect(new Set(everyId).size).toBe(stored);
+    expect((await client.stats()).teacherVersion).toBe('v2');
+  });
+});

@@ -1,0 +1,25 @@
+// Reads every shard of a teacher version back from NS_SHARDS (direct gets, nats-server 2.9).
+import { Shard } from '@noisystudent/proto';
+import type { JetStreamManager } from 'nats';
+
+export async function readShards(jsm: JetStreamManager, stream: string, subject: string): Promise<Shard[]> {
+  const info = await jsm.streams.info(stream);
+  const shards: Shard[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+    const message = await jsm.streams.getMessage(stream, { seq }).catch(() => undefined);
+    if (message !== undefined && message.subject === subject) shards.push(Shard.decode(message.data));
+  }
+  return shards;
+}
+
+/** Every source id of the shards, by outcome, and the copies per class. */
+export function shardOutcomes(shards: Shard[]) {
+  const examples = shards.flatMap((shard) => shard.examples);
+  return {
+    inShards: examples.map((example) => example.sourceId),
+    copies: examples.reduce((sum, example) => sum + example.copyCount, 0),
+    belowThreshold: shards.flatMap((shard) => shard.belowThresholdIds),
+    cutByBalancing: shards.flatMap((shard) => shard.cutByBalancingIds),
+    rejected: shards.flatMap((shard) => shard.rejected),
+  };
+}
