@@ -41,9 +41,9 @@ export const labelerConfigSchema = z.object({
   seed: z.coerce.number().int().min(0).default(0).describe('seed of the random rounding of fractional copies'),
   windowSize: positive.default(1024).describe('images per labeling window (thresholding, balancing and shards)'),
   windowWaitMs: positive
-    .default(2000)
+    .default(500)
     .describe('a window closes this long after its first image even when not full, ms'),
-  concurrentWindows: positive.default(2).describe('windows labeled at once by this replica'),
+  concurrentWindows: positive.default(4).describe('windows labeled at once by this replica'),
   maxIngestInFlight: positive.default(256).describe('images per Ingest stream awaiting storage before reading pauses'),
   maxPredictInFlight: positive.default(512).describe('images at the teachers at once'),
   retentionMaxAgeHours: nonNegative.default(168).describe('NS_UNLABELED keeps images this long (0: no limit)'),

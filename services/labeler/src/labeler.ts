@@ -98,6 +98,7 @@ export async function startLabeler(config: LabelerConfig, log: Logger): Promise<
             metrics.copies.inc({ version: teacherVersion, class: String(label) }, copies),
           );
         },
+        () => nats.flush(),
       ),
     log,
   );

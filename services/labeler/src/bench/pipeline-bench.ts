@@ -4,6 +4,7 @@
 // Prints one JSON line with both rates, the outcome counts, and how many images were lost.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -56,13 +57,40 @@ const program = new Command()
 
 const round = (value: number, digits = 1): number => Number(value.toFixed(digits));
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** The nats-server process serving `storeDir` (the harness starts it under a watchdog shell). */
+function natsServerPid(storeDir: string): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const command = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (command[0]?.endsWith('nats-server') && command.includes(storeDir)) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
 /** Starts a service's dist/main.js and resolves with its ports once its log says `readyMessage`. */
 async function startService(
   main: string,
   args: string[],
   readyMessage: string,
 ): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // NS_BENCH_PROFILE_DIR: write a V8 CPU profile of each service there.
+  const profile = process.env['NS_BENCH_PROFILE_DIR'];
+  const nodeArgs = profile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profile];
+  const child = spawn(process.execPath, [...nodeArgs, main, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout ?? process.stdin });
   const port = await new Promise<number>((resolve, reject) => {
     let found = 0;
@@ -203,6 +231,11 @@ runMain('bench:pipeline', async () => {
       );
 
     say(`pipeline: Ingest ${count} images, wait until every one has an outcome in a shard`);
+    const natsPid = natsServerPid(nats.storeDir);
+    const processes = { bench: undefined, teacher: teacher.child.pid, labeler: labeler.child.pid, nats: natsPid };
+    const cpuBefore = Object.fromEntries(
+      Object.entries(processes).map(([name, pid]) => [name, name === 'bench' ? process.cpuUsage() : cpuSeconds(pid)]),
+    );
     const started = performance.now();
     const stored = await new Promise<number>((resolve, reject) => {
       const stream = labelerClient.ingest();
@@ -226,7 +259,22 @@ runMain('bench:pipeline', async () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
       labeled = (await stats()).versions.find((entry) => entry.teacherVersion === 'bench1')?.labeled ?? 0;
     }
-    const pipelineImagesPerSecond = stored / ((performance.now() - started) / 1000);
+    const pipelineSeconds = (performance.now() - started) / 1000;
+    const pipelineImagesPerSecond = stored / pipelineSeconds;
+    const benchCpu = process.cpuUsage(cpuBefore['bench'] as NodeJS.CpuUsage);
+    const cpu = {
+      bench: (benchCpu.user + benchCpu.system) / 1e6,
+      teacher: cpuSeconds(processes.teacher) - (cpuBefore['teacher'] as number),
+      labeler: cpuSeconds(processes.labeler) - (cpuBefore['labeler'] as number),
+      nats: cpuSeconds(processes.nats) - (cpuBefore['nats'] as number),
+    };
+    say(
+      `CPU seconds during the pipeline phase (${pipelineSeconds.toFixed(1)} s wall, 2 cores = ${(2 * pipelineSeconds).toFixed(1)} s): ${Object.entries(
+        cpu,
+      )
+        .map(([name, seconds]) => `${name} ${seconds.toFixed(2)}`)
+        .join(', ')}`,
+    );
     labelerClient.close();
 
     const names = labelerNames('bench');
@@ -271,6 +319,7 @@ runMain('bench:pipeline', async () => {
       lost,
       images: count,
       ingest_img_s: round(stored / ingestSeconds),
+      cpu_s: Object.fromEntries(Object.entries(cpu).map(([name, seconds]) => [name, round(seconds, 2)])),
       load_before: round(loadBefore),
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
