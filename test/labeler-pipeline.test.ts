@@ -19,7 +19,7 @@ import { readShards, shardOutcomes } from './support/shards.js';
 import { trainedFashionArtifact } from './support/trained-artifact.js';
 
 const PREFIX = 'pipe';
-const IMAGES = 1_500;
+const IMAGES = 2_500;
 const THRESHOLD = 0.8;
 const names = labelerNames(PREFIX);
 const silent = createLogger({ service: 'test', level: 'silent' });

@@ -21,6 +21,10 @@ interface CliOptions {
   hard: boolean;
   noBalance: boolean;
   studentWidth?: number;
+  randAugment?: string;
+  dropout?: number;
+  finalSurvival?: number;
+  teacherCache?: string;
 }
 
 const program = new Command()
@@ -66,7 +70,35 @@ const program = new Command()
     '--student-width <x>',
     'student width relative to the reference model',
     positiveNumberOption('--student-width'),
+  )
+  .option(
+    '--rand-augment <N,M>',
+    "the student's RandAugment: ops per image, magnitude 0–30 ('0,0' = off)",
+    parseRandAugment,
+  )
+  .option('--dropout <p>', "the student's dropout before the classifier (0 = off)", probabilityOption('--dropout'))
+  .option(
+    '--final-survival <p>',
+    "the student's stochastic depth: survival probability of the last block (1 = off)",
+    probabilityOption('--final-survival'),
+  )
+  .option(
+    '--teacher-cache <dir>',
+    'keep the teacher (trained with the default noise) in this folder and reuse it when the data, seed and teacher budget match',
   );
+
+function parseRandAugment(value: string): string {
+  if (!/^\d+,\d+$/.test(value)) throw new Error(`--rand-augment: expected N,M (e.g. 2,9 or 0,0), got "${value}"`);
+  return value;
+}
+
+function probabilityOption(flag: string) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!(parsed >= 0 && parsed <= 1)) throw new Error(`${flag}: expected a number in [0, 1], got "${value}"`);
+    return parsed;
+  };
+}
 
 async function main(): Promise<void> {
   const options = program.parse().opts<CliOptions & { balance?: boolean }>();
@@ -96,11 +128,22 @@ async function main(): Promise<void> {
     ...(options.balance === false ? { balance: false } : {}),
     ...(options.studentWidth !== undefined ? { studentWidth: options.studentWidth } : {}),
   };
+  const [numOps, magnitude] = (options.randAugment ?? `${config.noise.numOps},${config.noise.magnitude}`)
+    .split(',')
+    .map(Number);
+  config.studentNoise = {
+    numOps: numOps ?? config.noise.numOps,
+    magnitude: magnitude ?? config.noise.magnitude,
+    dropout: options.dropout ?? config.noise.dropout,
+    finalSurvivalProbability: options.finalSurvival ?? config.noise.finalSurvivalProbability,
+  };
   const [train, test] = await Promise.all([
     loadFashionMnist('train', options.data),
     loadFashionMnist('test', options.data),
   ]);
-  const result = await runNoisyStudentExperiment(config, { name: 'fashion-mnist', train, test }, say);
+  const result = await runNoisyStudentExperiment(config, { name: 'fashion-mnist', train, test }, say, {
+    ...(options.teacherCache === undefined ? {} : { teacherCache: options.teacherCache }),
+  });
   if (!options.json) printTable(result, say);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

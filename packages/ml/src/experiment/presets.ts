@@ -1,3 +1,10 @@
+export interface NoiseSettings {
+  numOps: number;
+  magnitude: number;
+  dropout: number;
+  finalSurvivalProbability: number;
+}
+
 /** One offline Noisy Student experiment, fully determined by these numbers and the seed. */
 export interface ExperimentConfig {
   preset: string;
@@ -17,8 +24,10 @@ export interface ExperimentConfig {
   warmupSteps: number;
   /** The plain recipe's augmentation (the paper's teachers see light augmentation). */
   lightAugment: { numOps: number; magnitude: number };
-  /** The student's noise, also tried on a supervised model as the noised baseline. */
-  noise: { numOps: number; magnitude: number; dropout: number; finalSurvivalProbability: number };
+  /** The noise of the noised teacher recipe, and of the student unless `studentNoise` says otherwise. */
+  noise: NoiseSettings;
+  /** The student's noise when it differs from `noise` (ablations); also the noised baseline's at the student's budget. */
+  studentNoise?: NoiseSettings;
   threshold: number;
   labelMode: 'soft' | 'hard';
   temperature: number;

@@ -9,7 +9,8 @@ import { selectPseudoLabels } from '../pseudo-label/policy.js';
 import { createRandom, shuffledIndices } from '../random.js';
 import type { TrainingSet } from '../train/batches.js';
 import { trainModel } from '../train/train-model.js';
-import type { ExperimentConfig } from './presets.js';
+import type { ExperimentConfig, NoiseSettings } from './presets.js';
+import { cachedTeacher } from './teacher-cache.js';
 
 export type Recipe = 'supervised' | 'supervised_noised';
 
@@ -49,10 +50,19 @@ const percent = (value: number): number => Math.round(value * 10_000) / 100;
  * labeled + pseudo-labeled data → promote if better → repeat. Every student is compared with
  * both supervised recipes trained for the same number of steps on the same labels.
  */
+export interface ExperimentRunOptions {
+  /**
+   * Folder where the teacher is kept and found again: runs that differ only after the teacher
+   * (student noise, labels, threshold, unlabeled size, width, steps) then share one teacher.
+   */
+  teacherCache?: string;
+}
+
 export async function runNoisyStudentExperiment(
   config: ExperimentConfig,
   data: ExperimentData,
   log: (line: string) => void,
+  options: ExperimentRunOptions = {},
 ): Promise<ExperimentResult> {
   const started = performance.now();
   const classes = data.train.classNames.length;
@@ -95,7 +105,11 @@ export async function runNoisyStudentExperiment(
   const evaluate = async (model: tfl.LayersModel): Promise<Evaluation> =>
     evaluatePredictions(await predictProbabilities(model, data.test, testIndices), testLabels, classes);
 
-  const build = (recipe: Recipe | 'student', width: number, seed: number): tfl.LayersModel => {
+  const studentNoise = config.studentNoise ?? config.noise;
+  /** The teacher recipes use `noise`; the student and its noised baseline the student's (with equal budgets the teacher run is the baseline). */
+  const noiseOf = (recipe: Recipe | 'student', steps: number): NoiseSettings =>
+    recipe === 'student' || steps !== config.teacherSteps ? studentNoise : config.noise;
+  const build = (recipe: Recipe | 'student', width: number, seed: number, noise: NoiseSettings): tfl.LayersModel => {
     const noised = recipe !== 'supervised';
     return buildReferenceResNet({
       inputShape: [data.train.height, data.train.width, channels],
@@ -103,8 +117,8 @@ export async function runNoisyStudentExperiment(
       seed,
       widthMultiplier: width,
       replayableNoise: true,
-      dropout: noised ? config.noise.dropout : 0,
-      finalSurvivalProbability: noised ? config.noise.finalSurvivalProbability : 1,
+      dropout: noised ? noise.dropout : 0,
+      finalSurvivalProbability: noised ? noise.finalSurvivalProbability : 1,
     });
   };
 
@@ -115,10 +129,9 @@ export async function runNoisyStudentExperiment(
     steps: number,
     pseudo?: TrainingSet,
   ) => {
+    const noise = noiseOf(recipe, steps);
     const augment =
-      recipe === 'supervised'
-        ? config.lightAugment
-        : { numOps: config.noise.numOps, magnitude: config.noise.magnitude };
+      recipe === 'supervised' ? config.lightAugment : { numOps: noise.numOps, magnitude: noise.magnitude };
     await trainModel(model, labeledSet, pseudo, {
       steps,
       labeledBatchSize: config.labeledBatchSize,
@@ -140,7 +153,7 @@ export async function runNoisyStudentExperiment(
     recipe: Recipe,
     steps: number,
   ): Promise<{ accuracy: number; model: tfl.LayersModel }> => {
-    const model = build(recipe, 1, config.seed);
+    const model = build(recipe, 1, config.seed, noiseOf(recipe, steps));
     await train(`${recipe} ${steps} steps`, model, recipe, steps);
     const { accuracy } = await evaluate(model);
     supervised.set(`${recipe}:${steps}`, accuracy);
@@ -156,14 +169,19 @@ export async function runNoisyStudentExperiment(
   };
 
   // The teacher is the better of the two recipes at its own budget: an honest teacher.
-  const plain = await trainSupervised('supervised', config.teacherSteps);
-  const noised = await trainSupervised('supervised_noised', config.teacherSteps);
-  const plainWins = plain.accuracy >= noised.accuracy;
-  let teacher = plainWins ? plain.model : noised.model;
-  (plainWins ? noised.model : plain.model).dispose();
-  let teacherAccuracy = plainWins ? plain.accuracy : noised.accuracy;
+  const chosen = await cachedTeacher(options.teacherCache, config, data.name, log, async () => {
+    const plain = await trainSupervised('supervised', config.teacherSteps);
+    const noised = await trainSupervised('supervised_noised', config.teacherSteps);
+    const plainWins = plain.accuracy >= noised.accuracy;
+    (plainWins ? noised.model : plain.model).dispose();
+    return plainWins
+      ? { model: plain.model, accuracy: plain.accuracy, recipe: 'supervised' as const }
+      : { model: noised.model, accuracy: noised.accuracy, recipe: 'supervised_noised' as const };
+  });
+  let teacher = chosen.model;
+  let teacherAccuracy = chosen.accuracy;
   let teacherWidth = 1;
-  const teacherRecipe: Recipe = plainWins ? 'supervised' : 'supervised_noised';
+  const teacherRecipe: Recipe = chosen.recipe;
   log(`teacher: ${teacherRecipe}, ${percent(teacherAccuracy)}%`);
 
   const unlabeledLabels = unlabeled.map((index) => data.train.labels[index] ?? 0);
@@ -192,7 +210,7 @@ export async function runNoisyStudentExperiment(
       copies: selection.copies,
     };
     const width = Math.max(config.studentWidth, teacherWidth);
-    const student = build('student', width, config.seed + round);
+    const student = build('student', width, config.seed + round, studentNoise);
     await train(`round ${round} student`, student, 'student', config.studentSteps, pseudoSet);
     const studentEvaluation = await evaluate(student);
     const baselines = {
@@ -232,7 +250,7 @@ export async function runNoisyStudentExperiment(
     unlabeled: unlabeled.length,
     preset: config.preset,
     teacher: {
-      accuracy: percent(plainWins ? plain.accuracy : noised.accuracy),
+      accuracy: percent(chosen.accuracy),
       steps: config.teacherSteps,
       recipe: teacherRecipe,
     },

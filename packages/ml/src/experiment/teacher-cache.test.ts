@@ -1,0 +1,62 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { initBackend } from '../backend/select-backend.js';
+import { buildReferenceResNet } from '../models/reference-resnet.js';
+import { PRESETS } from './presets.js';
+import { cachedTeacher, type ChosenTeacher } from './teacher-cache.js';
+
+let directory: string;
+
+beforeAll(async () => {
+  await initBackend({ request: 'cpu', log: () => undefined });
+  directory = await mkdtemp(join(tmpdir(), 'ns-teacher-cache-'));
+});
+
+afterAll(async () => {
+  await rm(directory, { recursive: true, force: true });
+});
+
+describe('cachedTeacher', () => {
+  it('trains once per teacher configuration and gives back the same model after', async () => {
+    let trained = 0;
+    const train = async (): Promise<ChosenTeacher> => {
+      trained++;
+      return {
+        model: buildReferenceResNet({ seed: trained, inputShape: [8, 8, 1] }),
+        accuracy: 0.5 + trained / 100,
+        recipe: 'supervised',
+      };
+    };
+    const config = PRESETS['smoke'];
+    if (config === undefined) throw new Error('no smoke preset');
+    const first = await cachedTeacher(directory, config, 'fashion-mnist', () => undefined, train);
+    const again = await cachedTeacher(
+      directory,
+      { ...config, studentSteps: 999, threshold: 0.9 },
+      'fashion-mnist',
+      () => undefined,
+      train,
+    );
+    expect(trained).toBe(1);
+    expect(again).toMatchObject({ accuracy: 0.51, recipe: 'supervised' });
+    const probe = tf.ones([1, 8, 8, 1]);
+    const [a, b] = [first.model, again.model].map((model) => (model.predict(probe) as tf.Tensor).dataSync());
+    expect(Array.from(b ?? [])).toEqual(Array.from(a ?? []));
+    const other = await cachedTeacher(
+      directory,
+      { ...config, teacherSteps: 21 },
+      'fashion-mnist',
+      () => undefined,
+      train,
+    );
+    expect(trained).toBe(2);
+    expect(other.accuracy).toBe(0.52);
+    for (const model of [first.model, again.model, other.model]) model.dispose();
+    probe.dispose();
+  });
+});

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The ablation table of the Noisy Student experiment (issue 10): one round of the default preset
+# per variant, all sharing one teacher (kept in scratch/teacher-cache), each printing one JSON
+# line into scratch/ablation.jsonl as {"variant": ..., "result": {...}}.
+# Usage: bash scripts/ablation.sh [variant ...]   (no argument: all of them, in the order below)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+npm run build --silent
+mkdir -p scratch
+declare -A VARIANTS=(
+  [base]=""
+  [no-randaugment]="--rand-augment 0,0"
+  [no-dropout]="--dropout 0"
+  [no-stochastic-depth]="--final-survival 1"
+  [no-noise]="--rand-augment 0,0 --dropout 0 --final-survival 1"
+  [hard-labels]="--hard"
+  [threshold-0.7]="--threshold 0.7"
+  [unlabeled-5000]="--unlabeled 5000"
+  [steps-2400]="--student-steps 2400"
+  [width-1.5]="--student-width 1.5"
+)
+ORDER=(base no-randaugment no-dropout no-stochastic-depth no-noise hard-labels threshold-0.7 unlabeled-5000 steps-2400 width-1.5)
+[ "$#" -gt 0 ] && ORDER=("$@")
+for variant in "${ORDER[@]}"; do
+  [ -v "VARIANTS[$variant]" ] || { echo "ablation: unknown variant $variant (known: ${!VARIANTS[*]})" >&2; exit 2; }
+  echo "ablation: $variant" >&2
+  # shellcheck disable=SC2086
+  result=$(node packages/ml/dist/experiment/cli.js --json --rounds 1 --teacher-cache scratch/teacher-cache ${VARIANTS[$variant]} 2>>scratch/ablation.log)
+  echo "{\"variant\":\"$variant\",\"result\":$result}" >> scratch/ablation.jsonl
+done
