@@ -28,7 +28,9 @@ let server: NatsServer;
 let nc: NatsConnection;
 let registry: Registry;
 let teacher: Teacher;
+/** Two labeler replicas sharing each version's durable consumer; Ingest goes to the first. */
 let labeler: Labeler;
+let replica: Labeler;
 let client: TestLabelerClient;
 let requests: IngestRequest[];
 
@@ -39,12 +41,25 @@ async function promote(version: string, seed: number): Promise<void> {
   await registry.promote({ version, promotedBy: 'test', reason: 'test' }, current?.revision ?? 0);
 }
 
-/** Waits for labeling windows until `version` has an outcome for `count` images. */
+/** A version's counts summed over both replicas. */
+function versionTotals(
+  version: string,
+): Record<'labeled' | 'inShards' | 'copies' | 'belowThreshold' | 'cutByBalancing' | 'rejected', number> {
+  const totals = { labeled: 0, inShards: 0, copies: 0, belowThreshold: 0, cutByBalancing: 0, rejected: 0 };
+  for (const instance of [labeler, replica]) {
+    const entry = instance.stats.versionStats().find((stats) => stats.teacherVersion === version);
+    if (entry === undefined) continue;
+    for (const key of Object.keys(totals) as Array<keyof typeof totals>) totals[key] += entry[key];
+  }
+  return totals;
+}
+
+/** Waits for labeling windows (on either replica) until `version` has an outcome for `count` images. */
 async function labeledWith(version: string, count: number): Promise<void> {
-  const labeled = (): number =>
-    labeler.stats.versionStats().find((entry) => entry.teacherVersion === version)?.labeled ?? 0;
-  while (labeled() < count) await once(labeler.events, 'window');
-  expect(labeled()).toBe(count);
+  while (versionTotals(version).labeled < count) {
+    await Promise.race([once(labeler.events, 'window'), once(replica.events, 'window')]);
+  }
+  expect(versionTotals(version).labeled).toBe(count);
 }
 
 beforeAll(async () => {
@@ -57,23 +72,26 @@ beforeAll(async () => {
     silent,
   );
   await teacher.serving('v1');
-  labeler = await startLabeler(
-    labelerConfig(
-      {
-        port: 0,
-        metricsPort: 0,
-        natsUrl: server.url,
-        prefix: PREFIX,
-        teachers: `127.0.0.1:${teacher.port}`,
-        windowSize: 256,
-        windowWaitMs: 300,
-        // A teacher trained for seconds is already sure of most images at the paper's 0.3.
-        threshold: THRESHOLD,
-      },
-      {},
-    ),
-    silent,
-  );
+  const startReplica = (): Promise<Labeler> =>
+    startLabeler(
+      labelerConfig(
+        {
+          port: 0,
+          metricsPort: 0,
+          natsUrl: server.url,
+          prefix: PREFIX,
+          teachers: `127.0.0.1:${teacher.port}`,
+          windowSize: 256,
+          windowWaitMs: 300,
+          // A teacher trained for seconds is already sure of most images at the paper's 0.3.
+          threshold: THRESHOLD,
+        },
+        {},
+      ),
+      silent,
+    );
+  [labeler, replica] = await Promise.all([startReplica(), startReplica()]);
+  await replica.labelingWith('v1');
   await labeler.labelingWith('v1');
   client = connectLabeler(labeler.port);
   const test = await loadFashionMnist('test');
@@ -94,7 +112,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   client?.close();
-  await labeler?.stop();
+  await Promise.all([labeler?.stop(), replica?.stop()]);
   await teacher?.stop();
   await nc?.close();
   await server?.stop();
@@ -173,8 +191,10 @@ describe('the labeling pipeline', () => {
     expect(stats.ingestDuplicates).toBe(50);
     expect(stats.ingestRejected).toBe(2);
     expect(stats.unlabeledStored).toBe(stored);
-    const v1 = stats.versions.find((entry) => entry.teacherVersion === 'v1');
-    expect(v1).toMatchObject({
+    // Both replicas labeled, and their counts add up to what is in the stream.
+    expect(labeler.stats.versionStats()[0]?.labeled).toBeGreaterThan(0);
+    expect(replica.stats.versionStats()[0]?.labeled).toBeGreaterThan(0);
+    expect(versionTotals('v1')).toMatchObject({
       labeled: stored,
       inShards: outcome.inShards.length,
       copies: outcome.copies,
@@ -197,7 +217,7 @@ describe('the labeling pipeline', () => {
   it('relabels the retained images when a new teacher is promoted', async () => {
     await promote('v2', 2);
     await teacher.serving('v2');
-    await labeler.labelingWith('v2');
+    await Promise.all([labeler.labelingWith('v2'), replica.labelingWith('v2')]);
     const stored = IMAGES + 1;
     await labeledWith('v2', stored);
     const shards = await readShards(await nc.jetstreamManager(), names.shardsStream, shardSubject(names, 'v2'));
