@@ -4,6 +4,7 @@
 import { once } from 'node:events';
 
 import { loadFashionMnist } from '@noisystudent/ml';
+import { trainedFashionArtifact } from '@noisystudent/ml/testing';
 import { Dtype, UnlabeledImage, type IngestRequest } from '@noisystudent/proto';
 import { openRegistry, type Registry } from '@noisystudent/registry';
 import { startNatsServer, type NatsServer } from '@noisystudent/registry/testing';
@@ -16,7 +17,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectLabeler, type TestLabelerClient } from './support/labeler-client.js';
 import { connectTeacher } from './support/teacher-client.js';
 import { readShards, shardOutcomes } from './support/shards.js';
-import { trainedFashionArtifact } from './support/trained-artifact.js';
 
 const PREFIX = 'pipe';
 const IMAGES = 2_500;
@@ -155,12 +155,7 @@ describe('the labeling pipeline', () => {
     await labeledWith('v1', stored);
     const shards = await readShards(await nc.jetstreamManager(), names.shardsStream, shardSubject(names, 'v1'));
     const outcome = shardOutcomes(shards);
-    const everyId = [
-      ...outcome.inShards,
-      ...outcome.belowThreshold,
-      ...outcome.cutByBalancing,
-      ...outcome.rejected.map((entry) => entry.sourceId),
-    ];
+    const { everyId } = outcome;
     // Exactly one outcome per stored image: nothing lost, nothing twice.
     expect(everyId).toHaveLength(stored);
     expect(new Set(everyId).size).toBe(stored);
@@ -223,12 +218,7 @@ describe('the labeling pipeline', () => {
     const shards = await readShards(await nc.jetstreamManager(), names.shardsStream, shardSubject(names, 'v2'));
     expect(shards.every((shard) => shard.teacherVersion === 'v2')).toBe(true);
     const outcome = shardOutcomes(shards);
-    const everyId = [
-      ...outcome.inShards,
-      ...outcome.belowThreshold,
-      ...outcome.cutByBalancing,
-      ...outcome.rejected.map((entry) => entry.sourceId),
-    ];
+    const { everyId } = outcome;
     expect(everyId).toHaveLength(stored);
     expect(new Set(everyId).size).toBe(stored);
     expect((await client.stats()).teacherVersion).toBe('v2');

@@ -15,11 +15,17 @@ export async function readShards(jsm: JetStreamManager, stream: string, subject:
 /** Every source id of the shards, by outcome, and the copies per class. */
 export function shardOutcomes(shards: Shard[]) {
   const examples = shards.flatMap((shard) => shard.examples);
+  const inShards = examples.map((example) => example.sourceId);
+  const belowThreshold = shards.flatMap((shard) => shard.belowThresholdIds);
+  const cutByBalancing = shards.flatMap((shard) => shard.cutByBalancingIds);
+  const rejected = shards.flatMap((shard) => shard.rejected);
   return {
-    inShards: examples.map((example) => example.sourceId),
+    inShards,
     copies: examples.reduce((sum, example) => sum + example.copyCount, 0),
-    belowThreshold: shards.flatMap((shard) => shard.belowThresholdIds),
-    cutByBalancing: shards.flatMap((shard) => shard.cutByBalancingIds),
-    rejected: shards.flatMap((shard) => shard.rejected),
+    belowThreshold,
+    cutByBalancing,
+    rejected,
+    /** Every source id with an outcome, as often as it has one. */
+    everyId: [...inShards, ...belowThreshold, ...cutByBalancing, ...rejected.map((entry) => entry.sourceId)],
   };
 }

@@ -5,3 +5,4 @@ export { createLogger, type Logger, type LoggerOptions } from './logger.js';
 export { startMetricsServer, type MetricsServer } from './metrics-server.js';
 export { onShutdownSignal } from './shutdown.js';
 export { HealthClient, type HealthStatus } from './health-client.js';
+export { runServiceMain, type ServiceMainSpec } from './service-main.js';

@@ -1,17 +1,15 @@
 import { modelInputSpec, type ModelInputSpec } from '@noisystudent/ml';
 import { ModelArtifact, type ModelMetadata, type TeacherPointer } from '@noisystudent/proto';
+import { followTeacher, type TeacherFollowing, type TeacherWatch } from '@noisystudent/registry';
 import type { Logger } from '@noisystudent/runtime';
 
 import type { LabelingWorker } from './labeling-worker.js';
 
 /** What the follower needs from the registry (@noisystudent/registry's Registry has it). */
 export interface TeacherPointerSource {
-  watchTeacher(): { updates: AsyncIterable<{ pointer: TeacherPointer; revision: number }>; stop(): void };
+  watchTeacher(): TeacherWatch;
   getArtifact(version: string, expectedSha256?: string): Promise<{ bytes: Uint8Array }>;
 }
-
-/** Pause before watching the registry again after a watch ended on its own. */
-const RETRY_DELAY_MS = 1_000;
 
 /**
  * Labels with the registry's current teacher (DESIGN.md §5): on each new version it reads the
@@ -23,9 +21,7 @@ export class VersionFollower {
   private worker: LabelingWorker | undefined;
   private metadata: ModelMetadata | undefined;
   private spec: ModelInputSpec | undefined;
-  private watcher: ReturnType<TeacherPointerSource['watchTeacher']> | undefined;
-  private loop: Promise<void> | undefined;
-  private stopped = false;
+  private following: TeacherFollowing | undefined;
   private readonly listeners: Array<(version: string) => void> = [];
 
   constructor(
@@ -52,28 +48,17 @@ export class VersionFollower {
   }
 
   start(): void {
-    if (this.loop !== undefined) return;
-    this.loop = (async () => {
-      while (!this.stopped) {
-        const watcher = this.source.watchTeacher();
-        this.watcher = watcher;
-        try {
-          for await (const { pointer } of watcher.updates) {
-            if (pointer.version !== this.teacherVersion) await this.switchTo(pointer);
-          }
-        } catch (error) {
-          this.log.warn({ err: error }, 'registry watch failed; watching again');
-        }
-        watcher.stop();
-        if (!this.stopped) await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
-      }
-    })();
+    this.following ??= followTeacher(
+      this.source,
+      async ({ pointer }) => {
+        if (pointer.version !== this.teacherVersion) await this.switchTo(pointer);
+      },
+      { onWatchError: (error) => this.log.warn({ err: error }, 'registry watch failed; watching again') },
+    );
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.watcher?.stop();
-    await this.loop;
+    await this.following?.stop();
     await this.worker?.stop();
   }
 

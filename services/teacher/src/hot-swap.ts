@@ -1,15 +1,13 @@
+import { followTeacher, type TeacherFollowing, type TeacherWatch } from '@noisystudent/registry';
 import type { Logger } from '@noisystudent/runtime';
 import type { TeacherPointer } from '@noisystudent/proto';
 
 import type { ModelHost } from './model-host.js';
 import type { ModelSlot, ServingModel } from './model-slot.js';
 
-/** Pause before watching the registry again after a watch ended on its own. */
-const RETRY_DELAY_MS = 1_000;
-
 /** What hot swap needs from the registry (@noisystudent/registry's Registry has it). */
 export interface TeacherSource {
-  watchTeacher(): { updates: AsyncIterable<{ pointer: TeacherPointer; revision: number }>; stop(): void };
+  watchTeacher(): TeacherWatch;
   getArtifact(version: string, expectedSha256?: string): Promise<{ bytes: Uint8Array }>;
 }
 
@@ -26,9 +24,7 @@ export interface HotSwapEvents {
  * step is refused and logged; the model serving before keeps serving.
  */
 export class HotSwap {
-  private watcher: ReturnType<TeacherSource['watchTeacher']> | undefined;
-  private loop: Promise<void> | undefined;
-  private stopped = false;
+  private following: TeacherFollowing | undefined;
 
   constructor(
     private readonly source: TeacherSource,
@@ -39,32 +35,21 @@ export class HotSwap {
     private readonly events: HotSwapEvents,
   ) {}
 
-  /** Follows the pointer until `stop()`; a watch that ends or fails (NATS down) is started again after a pause. */
+  /** Follows the pointer until `stop()` (a watch that ends or fails is started again). */
   start(): void {
-    if (this.loop !== undefined) return;
-    this.loop = (async () => {
-      while (!this.stopped) {
-        const watcher = this.source.watchTeacher();
-        this.watcher = watcher;
-        try {
-          for await (const { pointer, revision } of watcher.updates) {
-            const serving = this.slot.model;
-            if (pointer.version === serving?.version && pointer.sha256 === serving.sha256) continue;
-            await this.swapTo(pointer, revision);
-          }
-        } catch (error) {
-          this.log.warn({ err: error }, 'registry watch failed; watching again');
-        }
-        watcher.stop();
-        if (!this.stopped) await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
-      }
-    })();
+    this.following ??= followTeacher(
+      this.source,
+      async ({ pointer, revision }) => {
+        const serving = this.slot.model;
+        if (pointer.version === serving?.version && pointer.sha256 === serving.sha256) return;
+        await this.swapTo(pointer, revision);
+      },
+      { onWatchError: (error) => this.log.warn({ err: error }, 'registry watch failed; watching again') },
+    );
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.watcher?.stop();
-    await this.loop;
+    await this.following?.stop();
   }
 
   /** Loads the artifact `pointer` names and serves it; false (logged, reported) when refused. */

@@ -2,3 +2,4 @@
 export { lossAndWeightGradients, outputsOverTolerance, runOn, scaledMaxError } from './compare-backends.js';
 export { seededValues } from '../random.js';
 export { makeTestArtifact, type TestArtifactOptions } from './test-artifact.js';
+export { trainedFashionArtifact, type TrainedArtifactOptions } from './trained-artifact.js';

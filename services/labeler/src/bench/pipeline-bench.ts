@@ -11,16 +11,8 @@ import { fileURLToPath } from 'node:url';
 
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { Command } from 'commander';
-import {
-  buildReferenceResNet,
-  encodeModelArtifact,
-  FASHION_MNIST_CLASSES,
-  initBackend,
-  integerOption,
-  loadFashionMnist,
-  runMain,
-  trainModel,
-} from '@noisystudent/ml';
+import { initBackend, integerOption, loadFashionMnist, runMain } from '@noisystudent/ml';
+import { trainedFashionArtifact } from '@noisystudent/ml/testing';
 import {
   Dtype,
   LabelerClient,
@@ -111,40 +103,10 @@ runMain('bench:pipeline', async () => {
   const loadBefore = loadavg()[0] ?? 0;
   await initBackend({ log: options.json ? () => undefined : say });
   const test = await loadFashionMnist('test');
-  const train = await loadFashionMnist('train');
   const count = Math.min(options.images, test.count);
 
   say(`training the teacher (${options.trainSteps} steps)`);
-  const labeledCount = 5_000;
-  const targets = new Float32Array(labeledCount * 10);
-  for (let index = 0; index < labeledCount; index++) targets[index * 10 + (train.labels[index] ?? 0)] = 1;
-  const model = buildReferenceResNet({ seed: 1 });
-  await trainModel(
-    model,
-    {
-      images: train.images.subarray(0, labeledCount * 784),
-      count: labeledCount,
-      height: 28,
-      width: 28,
-      channels: 1,
-      targets,
-      classes: 10,
-    },
-    undefined,
-    {
-      steps: options.trainSteps,
-      labeledBatchSize: 32,
-      schedule: { kind: 'cosine', learningRate: 0.01, warmupSteps: 10 },
-      seed: 1,
-      progressEverySeconds: 0,
-    },
-  );
-  const artifact = await encodeModelArtifact(model, {
-    version: 'bench1',
-    classNames: [...FASHION_MNIST_CLASSES],
-    architecture: 'reference-resnet',
-  });
-  model.dispose();
+  const artifact = await trainedFashionArtifact({ version: 'bench1', steps: options.trainSteps, images: 5_000 });
 
   const nats = await startNatsServer();
   const children: ChildProcess[] = [];

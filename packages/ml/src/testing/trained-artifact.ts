@@ -1,14 +1,10 @@
-// A reference ResNet trained for a few seconds on Fashion-MNIST: confident enough that a 0.3
-// threshold keeps some images and drops others, as a real teacher would. For integration tests.
-import {
-  buildReferenceResNet,
-  encodeModelArtifact,
-  FASHION_MNIST_CLASSES,
-  initBackend,
-  loadFashionMnist,
-  trainModel,
-  type EncodedArtifact,
-} from '@noisystudent/ml';
+// A reference ResNet trained for seconds on the first Fashion-MNIST training images: a teacher
+// whose answers mean something, for integration tests and service benchmarks.
+import { encodeModelArtifact, type EncodedArtifact } from '../artifact/model-artifact.js';
+import { initBackend } from '../backend/select-backend.js';
+import { FASHION_MNIST_CLASSES, loadFashionMnist } from '../data/fashion-mnist.js';
+import { buildReferenceResNet } from '../models/reference-resnet.js';
+import { trainModel } from '../train/train-model.js';
 
 export interface TrainedArtifactOptions {
   version: string;
@@ -17,12 +13,14 @@ export interface TrainedArtifactOptions {
   /** @default 1 */
   seed?: number;
   parentVersion?: string;
+  /** Labeled training images used. @default 2000 */
+  images?: number;
 }
 
 export async function trainedFashionArtifact(options: TrainedArtifactOptions): Promise<EncodedArtifact> {
   await initBackend({ log: () => undefined });
   const train = await loadFashionMnist('train');
-  const count = 2_000;
+  const count = options.images ?? 2_000;
   const targets = new Float32Array(count * 10);
   for (let index = 0; index < count; index++) targets[index * 10 + (train.labels[index] ?? 0)] = 1;
   const model = buildReferenceResNet({ seed: options.seed ?? 1 });
