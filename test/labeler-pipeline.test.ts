@@ -186,6 +186,15 @@ describe('the labeling pipeline', () => {
     expect(stats.ingestDuplicates).toBe(50);
     expect(stats.ingestRejected).toBe(2);
     expect(stats.unlabeledStored).toBe(stored);
+    // Prometheus says the same as GetStats.
+    const metrics = await (await fetch(`http://127.0.0.1:${labeler.metricsPort}/metrics`)).text();
+    expect(metrics).toContain(`labeler_ingested_total{outcome="stored"} ${IMAGES}`);
+    expect(metrics).toContain('labeler_ingested_total{outcome="duplicate"} 50');
+    expect(metrics).toContain('labeler_teacher_version_info{version="v1"} 1');
+    const mine = labeler.stats.versionStats()[0];
+    expect(metrics).toContain(
+      `labeler_labeled_total{version="v1",outcome="below_threshold"} ${mine?.belowThreshold ?? NaN}`,
+    );
     // Both replicas labeled, and their counts add up to what is in the stream.
     expect(labeler.stats.versionStats()[0]?.labeled).toBeGreaterThan(0);
     expect(replica.stats.versionStats()[0]?.labeled).toBeGreaterThan(0);
