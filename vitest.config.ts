@@ -32,7 +32,7 @@ export default defineConfig({
         test: {
           name: 'plain-wasm',
           include: ['packages/ml/src/backend/**/*.test.ts', 'packages/ml/src/models/**/*.test.ts'],
-          env: { NS_NATIVE_KERNELS: '0' },
+          env: { NS_NATIVE_KERNELS: '0', OMP_WAIT_POLICY: 'PASSIVE' },
         },
       },
       {
@@ -41,12 +41,16 @@ export default defineConfig({
         test: {
           name: 'native-blas',
           include: ['test/native-kernels.test.ts'],
-          env: { NS_CONV: 'blas' },
+          env: { NS_CONV: 'blas', OMP_WAIT_POLICY: 'PASSIVE' },
         },
       },
     ],
     // tfjs keeps one global engine per process: every test file gets its own.
     pool: 'forks',
+    // Test files run side by side, each with the native kernels' OpenMP threads: spinning
+    // while they wait would make every file crawl on a 2-core machine (and block the worker's
+    // event loop long enough for vitest's RPC to time out), so they sleep instead.
+    env: { OMP_WAIT_POLICY: 'PASSIVE' },
     testTimeout: 120_000,
     hookTimeout: 120_000,
   },
