@@ -9,14 +9,21 @@ import { Dtype, UnlabeledImage, type IngestRequest } from '@noisystudent/proto';
 import { openRegistry, type Registry } from '@noisystudent/registry';
 import { startNatsServer, type NatsServer } from '@noisystudent/registry/testing';
 import { createLogger } from '@noisystudent/runtime';
-import { labelerConfig, labelerNames, shardSubject, startLabeler, type Labeler } from '@noisystudent/labeler';
+import {
+  labelerConfig,
+  labelerNames,
+  readShards,
+  shardOutcomes,
+  shardSubject,
+  startLabeler,
+  type Labeler,
+} from '@noisystudent/labeler';
 import { startTeacher, teacherConfig, type Teacher } from '@noisystudent/teacher';
 import { connect, headers, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { connectLabeler, type TestLabelerClient } from './support/labeler-client.js';
 import { connectTeacher } from './support/teacher-client.js';
-import { readShards, shardOutcomes } from './support/shards.js';
 
 const PREFIX = 'pipe';
 const IMAGES = 2_500;

@@ -1,21 +1,14 @@
 import { type PseudoLabelPolicy } from '@noisystudent/ml';
-import { Shard, UnlabeledImage, type Image } from '@noisystudent/proto';
+import { Shard, UnlabeledImage } from '@noisystudent/proto';
 import type { Logger } from '@noisystudent/runtime';
 import { AckPolicy, DeliverPolicy, headers, type JetStreamClient, type JetStreamManager, type JsMsg } from 'nats';
 
 import { labelingConsumer, shardSubject, type LabelerNames } from './names.js';
 import { buildShards, type LabeledImage, type WindowCounts } from './shards.js';
+import type { TeacherPool } from './teacher-pool.js';
 
 /** What the worker needs from the teacher (TeacherPool has it). */
-export interface LabelingTeacher {
-  predict(
-    image: Image,
-    id?: string,
-  ): Promise<
-    | { kind: 'prediction'; probabilities: Float32Array; version: string }
-    | { kind: 'rejected'; code: number; reason: string; version: string }
-  >;
-}
+export type LabelingTeacher = Pick<TeacherPool, 'predict'>;
 
 export interface LabelingWorkerOptions {
   teacherVersion: string;

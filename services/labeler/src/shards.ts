@@ -59,7 +59,8 @@ export function buildShards(
   const mode = applied.mode === 'soft' ? LabelMode.SOFT : LabelMode.HARD;
   const budget = options.maxPayloadBytes - PART_OVERHEAD_BYTES;
 
-  const examples: PseudoLabeledExample[] = [];
+  // Each kept example with its encoded size (+ the field's tag and length), measured once.
+  const examples: Array<{ example: PseudoLabeledExample; size: number }> = [];
   selection.kept.forEach((row, index) => {
     const item = predicted[row];
     if (item === undefined) return;
@@ -79,12 +80,13 @@ export function buildShards(
         reason: `image: ${size} bytes as a shard example, over the ${options.maxPayloadBytes}-byte NATS max payload`,
       });
     } else {
-      examples.push(example);
+      examples.push({ example, size });
     }
   });
   const copiesPerClass = new Array<number>(classes).fill(0);
-  for (const example of examples)
+  for (const { example } of examples) {
     copiesPerClass[example.hardLabel] = (copiesPerClass[example.hardLabel] ?? 0) + example.copyCount;
+  }
 
   const base = {
     teacherVersion: options.teacherVersion,
@@ -110,8 +112,7 @@ export function buildShards(
   const parts: Shard[] = [first];
   let current = first;
   let used = Shard.encode(first).finish().byteLength;
-  for (const example of examples) {
-    const size = PseudoLabeledExample.encode(example).finish().byteLength + 8;
+  for (const { example, size } of examples) {
     if (used + size > budget && current.examples.length > 0) {
       current = Shard.fromPartial({ ...base });
       parts.push(current);
@@ -129,7 +130,7 @@ export function buildShards(
   const counts: WindowCounts = {
     labeled: window.length,
     inShards: examples.length,
-    copies: examples.reduce((sum, example) => sum + example.copyCount, 0),
+    copies: examples.reduce((sum, { example }) => sum + example.copyCount, 0),
     cutByBalancing: selection.cutByBalancing.length,
     belowThreshold: selection.belowThreshold.length,
     rejected: rejected.length,

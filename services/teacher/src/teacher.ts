@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 
 import { TeacherService } from '@noisystudent/proto';
 import { openRegistry } from '@noisystudent/registry';
@@ -101,15 +101,10 @@ export async function startTeacher(config: TeacherConfig, log: Logger): Promise<
   const metricsServer = await startMetricsServer(metrics.registry, config.host, config.metricsPort);
   log.info({ port: grpc.port, metricsPort: metricsServer.port }, 'teacher listening (NOT_SERVING until a model loads)');
 
-  const waiters: Array<{ version: string | undefined; resolve(model: ServingModel): void }> = [];
   slot.onSwitch((model) => {
     metrics.setServing(model.version);
     metrics.swaps.inc();
     grpc.setServing('SERVING');
-    for (const waiter of waiters.splice(0)) {
-      if (waiter.version === undefined || waiter.version === model.version) waiter.resolve(model);
-      else waiters.push(waiter);
-    }
   });
 
   let nats: NatsConnection | undefined;
@@ -140,10 +135,12 @@ export async function startTeacher(config: TeacherConfig, log: Logger): Promise<
     host,
     events,
     queuedImages: () => predictor.batcher.queuedImageCount,
-    serving: (version) => {
-      const model = slot.model;
-      if (model !== undefined && (version === undefined || model.version === version)) return Promise.resolve(model);
-      return new Promise((resolve) => waiters.push({ version, resolve }));
+    serving: async (version) => {
+      let model = slot.model;
+      while (model === undefined || (version !== undefined && model.version !== version)) {
+        [model] = await once(events, 'swapped');
+      }
+      return model;
     },
     stop: () => {
       stopped ??= (async () => {

@@ -16,7 +16,6 @@ import { trainedFashionArtifact } from '@noisystudent/ml/testing';
 import {
   Dtype,
   LabelerClient,
-  Shard,
   TeacherClient,
   type GetStatsResponse,
   type Image,
@@ -28,6 +27,7 @@ import { startNatsServer } from '@noisystudent/registry/testing';
 import { connect } from 'nats';
 
 import { labelerNames, shardSubject } from '../names.js';
+import { readShards, shardOutcomes } from '../shard-outcomes.js';
 
 interface BenchOptions {
   json: boolean;
@@ -241,30 +241,9 @@ runMain('bench:pipeline', async () => {
 
     const names = labelerNames('bench');
     const jsm = await nc.jetstreamManager();
-    const info = await jsm.streams.info(names.shardsStream);
-    const seen = new Set<string>();
-    let accepted = 0;
-    let belowThreshold = 0;
-    let rejected = 0;
-    let cut = 0;
-    let shards = 0;
-    for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
-      const message = await jsm.streams.getMessage(names.shardsStream, { seq });
-      if (message.subject !== shardSubject(names, 'bench1')) continue;
-      const shard = Shard.decode(message.data);
-      shards++;
-      accepted += shard.examples.length;
-      belowThreshold += shard.belowThresholdIds.length;
-      cut += shard.cutByBalancingIds.length;
-      rejected += shard.rejected.length;
-      for (const id of [
-        ...shard.examples.map((example) => example.sourceId),
-        ...shard.belowThresholdIds,
-        ...shard.cutByBalancingIds,
-        ...shard.rejected.map((entry) => entry.sourceId),
-      ])
-        seen.add(id);
-    }
+    const shards = await readShards(jsm, names.shardsStream, shardSubject(names, 'bench1'));
+    const outcome = shardOutcomes(shards);
+    const seen = new Set(outcome.everyId);
     let lost = 0;
     for (let index = 0; index < count; index++) if (!seen.has(`fmnist-test-${index}`)) lost++;
     await nc.close();
@@ -273,11 +252,11 @@ runMain('bench:pipeline', async () => {
       teacher_img_s: round(teacherImagesPerSecond),
       pipeline_img_s: round(pipelineImagesPerSecond),
       ratio: round(pipelineImagesPerSecond / teacherImagesPerSecond, 2),
-      accepted,
-      cut_by_balancing: cut,
-      below_threshold: belowThreshold,
-      rejected,
-      shards,
+      accepted: outcome.inShards.length,
+      cut_by_balancing: outcome.cutByBalancing.length,
+      below_threshold: outcome.belowThreshold.length,
+      rejected: outcome.rejected.length,
+      shards: shards.length,
       lost,
       images: count,
       ingest_img_s: round(stored / ingestSeconds),

@@ -1,7 +1,7 @@
-// Reads every shard of a teacher version back from NS_SHARDS (direct gets, nats-server 2.9).
 import { Shard } from '@noisystudent/proto';
 import type { JetStreamManager } from 'nats';
 
+/** Every shard on `subject` in `stream`, read back by sequence (direct gets, nats-server 2.9): for checks and benchmarks. */
 export async function readShards(jsm: JetStreamManager, stream: string, subject: string): Promise<Shard[]> {
   const info = await jsm.streams.info(stream);
   const shards: Shard[] = [];
