@@ -77,6 +77,18 @@ describe('native convolution kernels match cpu', () => {
       });
     },
   );
+
+  it("uses each call's filter: another filter of one shape in between, then the first again", async () => {
+    // oneDNN keeps each shape's filter in its own layout and skips the reorder when the filter
+    // is unchanged: a changed one (a training step, another layer) must never be served stale.
+    await expectSameOnCpu(() => {
+      const x = tensor([2, 12, 12, 16], 12) as tf.Tensor4D;
+      const first = tensor([3, 3, 16, 16], 13) as tf.Tensor4D;
+      const second = tensor([3, 3, 16, 16], 14) as tf.Tensor4D;
+      const nearlyFirst = tf.add(first, tf.reshape(tf.oneHot([100], first.size), first.shape)) as tf.Tensor4D;
+      return [first, second, first, nearlyFirst, first].map((filter) => tf.conv2d(x, filter, 1, 'same'));
+    });
+  });
 });
 
 describe('native matmul, reductions and elementwise kernels match cpu', () => {
@@ -97,7 +109,7 @@ describe('native matmul, reductions and elementwise kernels match cpu', () => {
     });
   });
 
-  it('sums and means over leading, trailing and all axes', async () => {
+  it('sums and means over leading, middle, trailing and all axes', async () => {
     await expectSameOnCpu(() => {
       const x = tensor([8, 12, 10, 16], 8);
       return [
@@ -107,7 +119,9 @@ describe('native matmul, reductions and elementwise kernels match cpu', () => {
         tf.sum(x, [2, 3]),
         tf.mean(x, -1),
         tf.sum(x),
-        tf.sum(x, [1]), // neither leading nor trailing: falls back to wasm
+        tf.sum(x, [1]),
+        tf.mean(x, [1, 2], true), // global average pooling
+        tf.sum(x, [0, 2]), // not one block of axes: falls back to wasm
       ];
     });
   });

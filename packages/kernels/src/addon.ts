@@ -39,8 +39,16 @@ export interface NativeAddon {
   multiply(heap: ArrayBuffer, a: number, b: number, out: number, size: number, bSize: number): void;
   relu(heap: ArrayBuffer, x: number, out: number, size: number): void;
   reluGrad(heap: ArrayBuffer, dy: number, x: number, dx: number, size: number): void;
-  sumRows(heap: ArrayBuffer, x: number, out: number, rows: number, cols: number, scale: number): void;
-  sumCols(heap: ArrayBuffer, x: number, out: number, rows: number, cols: number, scale: number): void;
+  /** x as [outer, reduced, inner] summed over the middle axis, × scale, into out [outer, inner]. */
+  sumAxes(
+    heap: ArrayBuffer,
+    x: number,
+    out: number,
+    outer: number,
+    reduced: number,
+    inner: number,
+    scale: number,
+  ): void;
   batchNormForward(
     heap: ArrayBuffer,
     x: number,

@@ -11,8 +11,8 @@ interface ReduceAttrs {
 }
 
 /**
- * Sum and Mean over a contiguous block of leading axes (a column sum, e.g. batch-norm moments
- * over N, H, W) or trailing axes (a row sum, e.g. global pooling), which wasm does by transposing first.
+ * Sum and Mean over any contiguous block of axes: leading (batch-norm moments over N, H, W),
+ * middle (global average pooling over H, W of NHWC) or trailing, which wasm does by transposing first.
  */
 function reduce(kernelName: string, addon: NativeAddon, isMean: boolean): KernelConfig {
   return nativeWithFallback<{ x: TensorInfo }, ReduceAttrs>(kernelName, ({ inputs, backend, attrs }) => {
@@ -22,18 +22,24 @@ function reduce(kernelName: string, addon: NativeAddon, isMean: boolean): Kernel
     const axes = util.parseAxisParam(attrs.axis, x.shape).sort((a, b) => a - b);
     const contiguous = axes.every((axis, index) => index === 0 || axis === (axes[index - 1] ?? 0) + 1);
     if (axes.length === 0 || !contiguous) return undefined;
-    const leading = axes[0] === 0;
-    const trailing = axes[axes.length - 1] === x.shape.length - 1;
-    if (!leading && !trailing) return undefined;
-    const reducedSize = util.sizeFromShape(axes.map((axis) => x.shape[axis] ?? 1));
+    const first = axes[0] ?? 0;
+    const last = axes[axes.length - 1] ?? 0;
+    const reducedSize = util.sizeFromShape(x.shape.slice(first, last + 1));
+    const outerSize = util.sizeFromShape(x.shape.slice(0, first));
     const keptShape = x.shape.filter((_, axis) => !axes.includes(axis));
     const outShape = attrs.keepDims ? x.shape.map((dim, axis) => (axes.includes(axis) ? 1 : dim)) : keptShape;
     const out = backend.makeOutput(outShape, 'float32');
     const scale = isMean ? 1 / reducedSize : 1;
-    const kept = size / reducedSize;
-    const heap = heapOf(backend);
-    if (trailing) addon.sumCols(heap, offsetOf(backend, x), offsetOf(backend, out), kept, reducedSize, scale);
-    else addon.sumRows(heap, offsetOf(backend, x), offsetOf(backend, out), reducedSize, kept, scale);
+    const innerSize = size / reducedSize / outerSize;
+    addon.sumAxes(
+      heapOf(backend),
+      offsetOf(backend, x),
+      offsetOf(backend, out),
+      outerSize,
+      reducedSize,
+      innerSize,
+      scale,
+    );
     return out;
   });
 }

@@ -1,8 +1,10 @@
 """The reference ResNet in PyTorch, timed like bench:train times it in TensorFlow.js.
 
 Both memory layouts are timed (NCHW and channels_last) and the faster of each is reported, so
-the comparison is against PyTorch at its best on this machine. Prints one JSON line:
-{"torch_version", "threads", "train_img_s", "infer_img_s_b32", "parameters", "layouts"}.
+the comparison is against PyTorch at its best on this machine. Inference is timed as the model
+is (eval mode) and with its batch normalisations fused into the convolutions by torch.fx, as
+our services fold them. Prints one JSON line: {"torch_version", "threads", "train_img_s",
+"infer_img_s_b32", "infer_img_s_b32_fused", "parameters", "layouts"}.
 Used by `npm run bench:train -- --vs-torch`; needs Debian's python3-torch.
 """
 import argparse
@@ -11,6 +13,7 @@ import time
 
 import torch
 from torch import nn
+from torch.fx.experimental.optimization import fuse
 
 
 class BasicBlock(nn.Module):
@@ -95,7 +98,18 @@ def main() -> None:
                 model(batch32)
 
         infer = images_per_second(infer_step, 32, args.warmup, args.infer_seconds)
-        layouts[layout] = {"train_img_s": round(train, 1), "infer_img_s_b32": round(infer, 1)}
+        fused = fuse(model)  # conv + BN folded (eval mode); a copy, the model is untouched
+
+        def infer_fused_step():
+            with torch.no_grad():
+                fused(batch32)
+
+        infer_fused = images_per_second(infer_fused_step, 32, args.warmup, args.infer_seconds)
+        layouts[layout] = {
+            "train_img_s": round(train, 1),
+            "infer_img_s_b32": round(infer, 1),
+            "infer_img_s_b32_fused": round(infer_fused, 1),
+        }
 
     print(
         json.dumps(
@@ -104,6 +118,7 @@ def main() -> None:
                 "threads": torch.get_num_threads(),
                 "train_img_s": max(figures["train_img_s"] for figures in layouts.values()),
                 "infer_img_s_b32": max(figures["infer_img_s_b32"] for figures in layouts.values()),
+                "infer_img_s_b32_fused": max(figures["infer_img_s_b32_fused"] for figures in layouts.values()),
                 "parameters": sum(p.numel() for p in reference_resnet().parameters()),
                 "layouts": layouts,
             }

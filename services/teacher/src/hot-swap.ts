@@ -67,7 +67,12 @@ export class HotSwap {
       }
       const model = this.slot.switchTo(loaded);
       this.log.info(
-        { version: model.version, previous, loadMs: Math.round(loaded.loadMs) },
+        {
+          version: model.version,
+          previous,
+          loadMs: Math.round(loaded.loadMs),
+          foldedBatchNorms: loaded.foldedBatchNorms,
+        },
         'serving new teacher version',
       );
       this.events.swapped(model, previous);

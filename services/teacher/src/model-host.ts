@@ -13,6 +13,8 @@ export interface LoadedModel {
   modelId: number;
   metadata: ModelMetadata;
   sha256: string;
+  /** Batch normalisations folded into the convolutions of the served copy. */
+  foldedBatchNorms: number;
   loadMs: number;
 }
 
@@ -104,7 +106,8 @@ export class ModelHost {
       bytes.buffer as ArrayBuffer,
     ]);
     if (reply.type !== 'loaded') throw new Error(`unexpected reply ${reply.type} to load`);
-    return { modelId: reply.modelId, metadata: reply.metadata, sha256: reply.sha256, loadMs: reply.loadMs };
+    const { modelId, metadata, foldedBatchNorms, loadMs } = reply;
+    return { modelId, metadata, sha256: reply.sha256, foldedBatchNorms, loadMs };
   }
 
   /** `input` is count images, each height × width × channels, already preprocessed; it is transferred. */

@@ -17,7 +17,16 @@ export interface WorkerError {
 
 export type WorkerReply =
   | { type: 'ready'; backend: string }
-  | { type: 'loaded'; requestId: number; modelId: number; metadata: ModelMetadata; sha256: string; loadMs: number }
+  | {
+      type: 'loaded';
+      requestId: number;
+      modelId: number;
+      metadata: ModelMetadata;
+      sha256: string;
+      /** Batch normalisations folded into the convolutions of the served copy. */
+      foldedBatchNorms: number;
+      loadMs: number;
+    }
   | { type: 'predicted'; requestId: number; probabilities: Float32Array; computeMs: number }
   | { type: 'disposed'; requestId: number }
   | { type: 'memory'; requestId: number; numTensors: number; numBytes: number; models: number }

@@ -10,6 +10,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import {
   decodeModelArtifact,
   describeBackend,
+  foldBatchNorm,
   initBackend,
   ModelArtifactError,
   type BackendRequest,
@@ -37,7 +38,19 @@ async function handle(request: WorkerRequest): Promise<void> {
   switch (request.type) {
     case 'load': {
       const started = performance.now();
-      const { model, metadata, sha256 } = await decodeModelArtifact(request.bytes, request.sha256);
+      const decoded = await decodeModelArtifact(request.bytes, request.sha256);
+      const { metadata, sha256 } = decoded;
+      // Served as an inference copy: batch normalisation folded into the convolutions, ReLU fused
+      // (one pass over each activation instead of three); the trained layers model is not kept.
+      let model: tfl.LayersModel;
+      let foldedBatchNorms: number;
+      try {
+        const inference = await foldBatchNorm(decoded.model);
+        model = inference.model;
+        foldedBatchNorms = inference.folded.batchNorms.length;
+      } finally {
+        decoded.model.dispose();
+      }
       try {
         // Warm-up: the first predict at a batch size builds kernels and buffers; do it before serving.
         const [height, width, channels] = metadata.inputShape;
@@ -57,6 +70,7 @@ async function handle(request: WorkerRequest): Promise<void> {
         modelId,
         metadata,
         sha256,
+        foldedBatchNorms,
         loadMs: performance.now() - started,
       });
       return;

@@ -52,7 +52,9 @@ beforeAll(async () => {
   await writeFile(modelFile, artifact.bytes);
   const config = teacherConfig({ port: 0, metricsPort: 0, modelFile, maxBatchSize: 8, maxQueueDelayMs: 2 }, {});
   teacher = await startTeacher(config, createLogger({ service: 'teacher', level: 'silent' }));
-  await teacher.serving('v1');
+  const served = await teacher.serving('v1');
+  // Served as the folded inference copy: the reference ResNet's 8 batch normalisations are gone.
+  expect(served.foldedBatchNorms).toBe(8);
   client = connectTeacher(teacher.port);
 });
 

@@ -166,18 +166,13 @@ Napi::Value ReluGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// sumRows / sumCols(heap, x, out, rows, cols, scale)
-template <bool kOverRows>
-Napi::Value Sum(const Napi::CallbackInfo& info) {
-  require_args(info, 6, "sum");
+// sumAxes(heap, x, out, outer, reduced, inner, scale): x as [outer, reduced, inner] → out [outer, inner]
+Napi::Value SumAxes(const Napi::CallbackInfo& info) {
+  require_args(info, 7, "sumAxes");
   Heap heap(info[0]);
-  const size_t rows = size_arg(info, 3), cols = size_arg(info, 4);
-  const float* x = heap.floats(info, 1, rows * cols, "x");
-  if (kOverRows) {
-    ns::sum_rows(x, heap.floats(info, 2, cols, "out"), rows, cols, float_arg(info, 5));
-  } else {
-    ns::sum_cols(x, heap.floats(info, 2, rows, "out"), rows, cols, float_arg(info, 5));
-  }
+  const size_t outer = size_arg(info, 3), reduced = size_arg(info, 4), inner = size_arg(info, 5);
+  ns::sum_axes(heap.floats(info, 1, outer * reduced * inner, "x"), heap.floats(info, 2, outer * inner, "out"), outer,
+               reduced, inner, float_arg(info, 6));
   return info.Env().Undefined();
 }
 
@@ -257,8 +252,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("multiply", Napi::Function::New(env, Binary<ns::multiply>));
   exports.Set("relu", Napi::Function::New(env, Relu));
   exports.Set("reluGrad", Napi::Function::New(env, ReluGrad));
-  exports.Set("sumRows", Napi::Function::New(env, Sum<true>));
-  exports.Set("sumCols", Napi::Function::New(env, Sum<false>));
+  exports.Set("sumAxes", Napi::Function::New(env, SumAxes));
   exports.Set("batchNormForward", Napi::Function::New(env, BatchNormForward));
   exports.Set("batchNormInference", Napi::Function::New(env, BatchNormInference));
   exports.Set("batchNormBackward", Napi::Function::New(env, BatchNormBackward));

@@ -5,10 +5,12 @@
 // falls back to the im2col + SGEMM path.
 #include <dnnl.hpp>
 
+#include <cstring>
 #include <map>
 #include <unordered_map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kernels.h"
 
@@ -38,8 +40,15 @@ struct Geometry {
 bool geometry(const Conv2DShape& s, Geometry* g) {
   const int effective_h = (s.filter_height - 1) * s.dilation_height + 1;
   const int effective_w = (s.filter_width - 1) * s.dilation_width + 1;
-  const int pad_bottom = (s.out_height - 1) * s.stride_height + effective_h - s.in_height - s.pad_top;
-  const int pad_right = (s.out_width - 1) * s.stride_width + effective_w - s.in_width - s.pad_left;
+  // TensorFlow's 'same' padding of a strided convolution can leave the last input rows unread
+  // (a 1×1 stride-2 filter over an even size): the padding that balances is then negative, and
+  // oneDNN, which rounds the output size down, gets the same output from no padding at all.
+  const auto far_padding = [](int out, int stride, int effective, int in, int near) {
+    const int exact = (out - 1) * stride + effective - in - near;
+    return exact < 0 && (in + near - effective) / stride + 1 == out ? 0 : exact;
+  };
+  const int pad_bottom = far_padding(s.out_height, s.stride_height, effective_h, s.in_height, s.pad_top);
+  const int pad_right = far_padding(s.out_width, s.stride_width, effective_w, s.in_width, s.pad_left);
   if (pad_bottom < 0 || pad_right < 0 || s.pad_top < 0 || s.pad_left < 0) return false;
   g->src = {s.batch, s.in_channels, s.in_height, s.in_width};
   g->weights = {s.out_channels, s.in_channels, s.filter_height, s.filter_width};
@@ -58,6 +67,9 @@ struct Plan {
   bool reorder_weights = false;
   dnnl::reorder weights_reorder;
   memory weights_buffer;  // the filter in oneDNN's layout, reused call to call
+  // The plain filter weights_buffer was last reordered from: at inference the filter does not
+  // change between calls, and comparing it costs far less than an OpenMP-parallel reorder.
+  std::vector<float> reordered_from;
 };
 
 std::string plan_key(Direction direction, const Conv2DShape& s, int activation, bool has_bias) {
@@ -142,11 +154,18 @@ memory wrap(const memory::desc& desc, const float* data) {
   return memory(desc, context().engine, const_cast<float*>(data));
 }
 
-// The filter as the primitive wants it: reordered into the plan's buffer, or as it is.
+// The filter as the primitive wants it: reordered into the plan's buffer (unless it holds this
+// very filter already), or as it is.
 memory filter_for(Plan* plan, const float* filter) {
   memory plain = wrap(plan->weights_plain, filter);
   if (!plan->reorder_weights) return plain;
+  const size_t count = plan->weights_plain.get_size() / sizeof(float);
+  std::vector<float>& seen = plan->reordered_from;
+  if (seen.size() == count && std::memcmp(seen.data(), filter, count * sizeof(float)) == 0) {
+    return plan->weights_buffer;
+  }
   plan->weights_reorder.execute(context().stream, plain, plan->weights_buffer);
+  seen.assign(filter, filter + count);
   return plan->weights_buffer;
 }
 

@@ -51,9 +51,9 @@ void multiply(const float* a, const float* b, float* out, size_t size, size_t b_
 void relu(const float* x, float* out, size_t size);
 void relu_grad(const float* dy, const float* x, float* dx, size_t size);
 
-// Sums of a row-major [rows, cols] matrix: over rows (→ cols values) or over cols (→ rows values).
-void sum_rows(const float* x, float* out, size_t rows, size_t cols, float scale);
-void sum_cols(const float* x, float* out, size_t rows, size_t cols, float scale);
+// x viewed as [outer, reduced, inner] summed over its middle axis (× scale) into [outer, inner];
+// outer = 1 sums leading axes, inner = 1 trailing ones.
+void sum_axes(const float* x, float* out, size_t outer, size_t reduced, size_t inner, float scale);
 
 // Batch normalisation in training over x = [rows, channels]: batch mean and biased variance.
 void batch_norm_forward(const float* x, const float* gamma, const float* beta, float epsilon, size_t rows,

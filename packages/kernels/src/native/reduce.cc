@@ -1,6 +1,8 @@
-// Sums over the leading or trailing axes of a row-major matrix, accumulated in double.
+// Sums over a contiguous block of axes (leading, middle or trailing) of a row-major tensor,
+// accumulated in double.
 #include <omp.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "kernels.h"
@@ -29,8 +31,8 @@ NS_CLONES double sum_range(const float* x, size_t size) {
   for (size_t i = 0; i < size; ++i) total += x[i];
   return total;
 }
-}  // namespace
 
+// x as [rows, cols] summed over its rows: cols values, split across threads by rows.
 void sum_rows(const float* x, float* out, size_t rows, size_t cols, float scale) {
   const int threads = rows * cols < kParallelMinimum ? 1 : omp_get_max_threads();
   std::vector<double> partials(static_cast<size_t>(threads) * cols, 0.0);
@@ -46,11 +48,28 @@ void sum_rows(const float* x, float* out, size_t rows, size_t cols, float scale)
     out[c] = static_cast<float>(total * scale);
   }
 }
+}  // namespace
 
-void sum_cols(const float* x, float* out, size_t rows, size_t cols, float scale) {
-  const bool parallel = rows * cols >= kParallelMinimum && rows > 1;
+void sum_axes(const float* x, float* out, size_t outer, size_t reduced, size_t inner, float scale) {
+  const bool parallel = outer * reduced * inner >= kParallelMinimum && outer > 1;
+  if (outer == 1) {
+    sum_rows(x, out, reduced, inner, scale);
+  } else if (inner == 1) {
 #pragma omp parallel for if (parallel) schedule(static)
-  for (size_t r = 0; r < rows; ++r) out[r] = static_cast<float>(sum_range(x + r * cols, cols) * scale);
+    for (size_t o = 0; o < outer; ++o) out[o] = static_cast<float>(sum_range(x + o * reduced, reduced) * scale);
+  } else {
+    // e.g. global average pooling of NHWC over H, W: one [reduced, inner] column sum per image.
+#pragma omp parallel if (parallel)
+    {
+      std::vector<double> total(inner);
+#pragma omp for schedule(static)
+      for (size_t o = 0; o < outer; ++o) {
+        std::fill(total.begin(), total.end(), 0.0);
+        accumulate_rows(x + o * reduced * inner, 0, reduced, inner, total.data());
+        for (size_t i = 0; i < inner; ++i) out[o * inner + i] = static_cast<float>(total[i] * scale);
+      }
+    }
+  }
 }
 
 }  // namespace ns

@@ -6,9 +6,11 @@ import { fileURLToPath } from 'node:url';
 
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 
 import { initBackend } from '../backend/select-backend.js';
 import { integerOption, positiveNumberOption, runMain } from '../cli/options.js';
+import { foldBatchNorm } from '../models/fold-batch-norm.js';
 import { buildReferenceResNet, forwardFlopsPerImage } from '../models/reference-resnet.js';
 import { seededValues } from '../random.js';
 
@@ -31,8 +33,11 @@ export interface TrainBenchResult {
   threads: number;
   batch: number;
   train_img_s: number;
+  /** Inference as the services run it: batch normalisation folded into the convolutions (foldBatchNorm). */
   infer_img_s_b1: number;
   infer_img_s_b32: number;
+  /** The layers model as trained, batch normalisation and ReLU as their own kernels. */
+  infer_img_s_b32_unfolded: number;
   flops_per_img: number;
   train_gflop_s: number;
   load_before: number;
@@ -40,8 +45,11 @@ export interface TrainBenchResult {
   repeats: number;
   torch_train_img_s?: number;
   torch_infer_img_s_b32?: number;
+  /** PyTorch with its batch normalisations fused into the convolutions too (torch.fx). */
+  torch_infer_img_s_b32_fused?: number;
   ratio_train?: number;
   ratio_infer_b32?: number;
+  ratio_infer_b32_vs_fused?: number;
 }
 
 const program = new Command()
@@ -98,21 +106,22 @@ async function main(): Promise<void> {
     10,
   );
 
-  const inferImgS = async (batch: number): Promise<number> => {
+  const inferImgS = async (inferenceModel: tfl.LayersModel, batch: number, label: string): Promise<number> => {
     const input = tf.tensor4d(seededValues(batch * 28 * 28, 2), [batch, 28, 28, 1]);
     const rate = await measure(options.warmup, options.inferSeconds, batch, async () => {
-      const output = model.predict(input) as tf.Tensor;
+      const output = inferenceModel.predict(input) as tf.Tensor;
       await output.data();
       output.dispose();
     });
     input.dispose();
-    say(`  infer batch ${batch}: ${rate.toFixed(1)} img/s`);
+    say(`  infer batch ${batch}${label}: ${rate.toFixed(1)} img/s`);
     return rate;
   };
   // Shared 2-core machines are noisy: alternate ours and PyTorch and keep medians.
   const trainRuns: number[] = [];
   const inferB1Runs: number[] = [];
   const inferB32Runs: number[] = [];
+  const inferB32UnfoldedRuns: number[] = [];
   const torchRuns: TorchFigures[] = [];
   for (let pass = 1; pass <= options.repeat; pass++) {
     if (options.repeat > 1) say(`pass ${pass}/${options.repeat}`);
@@ -123,8 +132,12 @@ async function main(): Promise<void> {
     say(`  train ${trainImgS.toFixed(1)} img/s (${((trainImgS * 3 * flopsPerImage) / 1e9).toFixed(1)} GFLOP/s)`);
     if (options.profile && pass === 1) await profileStep(() => model.trainOnBatch(images, labels), say);
     trainRuns.push(trainImgS);
-    inferB1Runs.push(await inferImgS(1));
-    inferB32Runs.push(await inferImgS(32));
+    // Folded from the weights as trained so far, as the teacher service folds each model it loads.
+    const { model: folded } = await foldBatchNorm(model);
+    inferB1Runs.push(await inferImgS(folded, 1, ''));
+    inferB32Runs.push(await inferImgS(folded, 32, ''));
+    inferB32UnfoldedRuns.push(await inferImgS(model, 32, ' (unfolded layers model)'));
+    folded.dispose();
     if (options.vsTorch) {
       const torch = runTorchReference(options, say);
       if (torch === undefined) break;
@@ -145,6 +158,7 @@ async function main(): Promise<void> {
     train_img_s: round(trainImgS),
     infer_img_s_b1: round(inferB1),
     infer_img_s_b32: round(inferB32),
+    infer_img_s_b32_unfolded: round(median(inferB32UnfoldedRuns)),
     flops_per_img: flopsPerImage,
     train_gflop_s: round((trainImgS * 3 * flopsPerImage) / 1e9),
     load_before: round(loadBefore),
@@ -157,6 +171,9 @@ async function main(): Promise<void> {
     result.torch_infer_img_s_b32 = round(torchInfer);
     result.ratio_train = Math.round((trainImgS / torchTrain) * 100) / 100;
     result.ratio_infer_b32 = Math.round((inferB32 / torchInfer) * 100) / 100;
+    const torchFused = median(torchRuns.map((figures) => figures.infer_img_s_b32_fused));
+    result.torch_infer_img_s_b32_fused = round(torchFused);
+    result.ratio_infer_b32_vs_fused = Math.round((inferB32 / torchFused) * 100) / 100;
   }
   if (!options.json) say('');
   process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -167,6 +184,7 @@ interface TorchFigures {
   threads: number;
   train_img_s: number;
   infer_img_s_b32: number;
+  infer_img_s_b32_fused: number;
 }
 
 /** Runs bench/torch_reference.py after our own measurement (never concurrently: they share the cores). */
@@ -197,7 +215,7 @@ function runTorchReference(options: BenchOptions, say: (line: string) => void): 
   }
   const figures = JSON.parse(run.stdout.trim().split('\n').slice(-1)[0] ?? '{}') as TorchFigures;
   say(
-    `  torch ${figures.torch_version}, ${figures.threads} threads: train ${figures.train_img_s} img/s, infer batch 32 ${figures.infer_img_s_b32} img/s`,
+    `  torch ${figures.torch_version}, ${figures.threads} threads: train ${figures.train_img_s} img/s, infer batch 32 ${figures.infer_img_s_b32} img/s (BN fused: ${figures.infer_img_s_b32_fused})`,
   );
   return figures;
 }

@@ -3,6 +3,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import type { LabeledImages } from '../data/fashion-mnist.js';
 import { splitLabeledUnlabeled } from '../data/splits.js';
 import { predictProbabilities } from '../evaluate/evaluate-model.js';
+import { withFoldedModel } from '../models/fold-batch-norm.js';
 import { evaluatePredictions, type Evaluation } from '../evaluate/metrics.js';
 import { buildReferenceResNet } from '../models/reference-resnet.js';
 import { selectPseudoLabels } from '../pseudo-label/policy.js';
@@ -103,7 +104,11 @@ export async function runNoisyStudentExperiment(
   const labeledSet = gather(split.labeled, oneHot);
 
   const evaluate = async (model: tfl.LayersModel): Promise<Evaluation> =>
-    evaluatePredictions(await predictProbabilities(model, data.test, testIndices), testLabels, classes);
+    evaluatePredictions(
+      await withFoldedModel(model, (inference) => predictProbabilities(inference, data.test, testIndices)),
+      testLabels,
+      classes,
+    );
 
   const studentNoise = config.studentNoise ?? config.noise;
   /** The teacher recipes use `noise`; the student and its noised baseline the student's (with equal budgets the teacher run is the baseline). */
@@ -187,7 +192,9 @@ export async function runNoisyStudentExperiment(
   const unlabeledLabels = unlabeled.map((index) => data.train.labels[index] ?? 0);
   const rounds: RoundResult[] = [];
   for (let round = 1; round <= config.rounds; round++) {
-    const probabilities = await predictProbabilities(teacher, data.train, unlabeled);
+    const probabilities = await withFoldedModel(teacher, (inference) =>
+      predictProbabilities(inference, data.train, unlabeled),
+    );
     const selection = selectPseudoLabels(probabilities, classes, {
       threshold: config.threshold,
       mode: config.labelMode,
