@@ -6,9 +6,7 @@ import {
   type EvaluationOptions,
   type ProbabilityRows,
 } from './metrics.js';
-
-/** How far a row's sum may stray from 1: float32 softmax over thousands of classes stays far inside. */
-const ROW_SUM_TOLERANCE = 1e-3;
+import { readProbabilityRows } from './probability-rows.js';
 
 /**
  * The sufficient statistics of an `Evaluation` (confusion counts, loss sum, per-bin counts and
@@ -31,8 +29,8 @@ export class EvaluationAccumulator {
   constructor(classes: number, options: EvaluationOptions = {}) {
     const bins = options.bins ?? DEFAULT_CALIBRATION_BINS;
     const epsilon = options.epsilon ?? DEFAULT_LOSS_EPSILON;
-    if (!Number.isInteger(classes) || classes < 1) {
-      throw new Error(`classes: expected a positive integer, got ${classes}`);
+    if (!Number.isInteger(classes) || classes < 2) {
+      throw new Error(`classes: expected an integer ≥ 2, got ${classes}`);
     }
     if (!Number.isInteger(bins) || bins < 1) throw new Error(`bins: expected a positive integer, got ${bins}`);
     if (!(epsilon > 0 && epsilon < 1)) throw new Error(`epsilon: expected a number in (0, 1), got ${epsilon}`);
@@ -53,36 +51,15 @@ export class EvaluationAccumulator {
   /** Adds one batch: `probabilities` rows for `labels.length` examples. */
   add(probabilities: ProbabilityRows, labels: ArrayLike<number>): void {
     const count = labels.length;
-    const valueAt = rowReader(probabilities, count, this.classes, this.examples);
-    const predicted = new Int32Array(count);
-    const confidence = new Float64Array(count);
+    const table = readProbabilityRows(probabilities, this.classes, { expectedRows: count, firstRow: this.examples });
+    const { valueAt, topClass: predicted, topProbability: confidence } = table;
     for (let i = 0; i < count; i++) {
-      const example = this.examples + i;
       const label = labels[i];
       if (label === undefined || !Number.isInteger(label) || label < 0 || label >= this.classes) {
-        throw new Error(`labels[${example}]: expected an integer class index in 0–${this.classes - 1}, got ${label}`);
-      }
-      let top = 0;
-      let topValue = -1;
-      let sum = 0;
-      for (let c = 0; c < this.classes; c++) {
-        const value = valueAt(i, c);
-        if (!(value >= 0 && value <= 1)) {
-          throw new Error(`probabilities[${example}][${c}]: expected a probability in [0, 1], got ${value}`);
-        }
-        sum += value;
-        if (value > topValue) {
-          topValue = value;
-          top = c;
-        }
-      }
-      if (Math.abs(sum - 1) > ROW_SUM_TOLERANCE) {
         throw new Error(
-          `probabilities[${example}]: expected values summing to 1 ± ${ROW_SUM_TOLERANCE} (softmax outputs, not logits), got ${sum}`,
+          `labels[${this.examples + i}]: expected an integer class index in 0–${this.classes - 1}, got ${label}`,
         );
       }
-      predicted[i] = top;
-      confidence[i] = topValue;
     }
     for (let i = 0; i < count; i++) {
       const label = labels[i] ?? 0;
@@ -129,36 +106,4 @@ export class EvaluationAccumulator {
       confusion,
     };
   }
-}
-
-/** Reads value (row, class) of a batch after checking its shape; errors name rows from `firstExample`. */
-function rowReader(
-  probabilities: ProbabilityRows,
-  count: number,
-  classes: number,
-  firstExample: number,
-): (row: number, classIndex: number) => number {
-  if (isRowArray(probabilities)) {
-    if (probabilities.length !== count) {
-      throw new Error(`probabilities: expected ${count} rows (one per label), got ${probabilities.length}`);
-    }
-    probabilities.forEach((row, index) => {
-      if (row.length !== classes) {
-        throw new Error(
-          `probabilities[${firstExample + index}]: expected ${classes} values (one per class), got ${row.length}`,
-        );
-      }
-    });
-    return (row, classIndex) => probabilities[row]?.[classIndex] ?? Number.NaN;
-  }
-  if (probabilities.length !== count * classes) {
-    throw new Error(
-      `probabilities: expected ${count}×${classes} = ${count * classes} values (one row of ${classes} per label), got ${probabilities.length}`,
-    );
-  }
-  return (row, classIndex) => probabilities[row * classes + classIndex] ?? Number.NaN;
-}
-
-function isRowArray(probabilities: ProbabilityRows): probabilities is readonly ArrayLike<number>[] {
-  return Array.isArray(probabilities) && probabilities.length > 0 && typeof probabilities[0] !== 'number';
 }

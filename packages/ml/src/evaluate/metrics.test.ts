@@ -158,6 +158,6 @@ describe('EvaluationAccumulator', () => {
     expect(accumulator.count).toBe(4);
     expect(accumulator.result()).toEqual(before);
     expect(() => new EvaluationAccumulator(3).result()).toThrow('labels: expected at least one example, got none');
-    expect(() => new EvaluationAccumulator(0)).toThrow('classes: expected a positive integer, got 0');
+    expect(() => new EvaluationAccumulator(1)).toThrow('classes: expected an integer ≥ 2, got 1');
   });
 });

@@ -1,6 +1,6 @@
 import type { ProbabilityRows } from '../evaluate/metrics.js';
 import { balanceClasses, type AcceptedExample } from './balance.js';
-import { readProbabilityRows } from './probability-rows.js';
+import { readProbabilityRows } from '../evaluate/probability-rows.js';
 import { writePseudoLabelTarget, type PseudoLabelMode } from './targets.js';
 
 /** The paper's threshold on the teacher's top probability. */

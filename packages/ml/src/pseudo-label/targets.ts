@@ -9,7 +9,7 @@ export type PseudoLabelMode = 'soft' | 'hard';
  * T < 1 sharpens (T → 0 tends to one-hot on the top class, ties shared), T > 1 softens (T → ∞
  * tends to uniform over the classes with p > 0), T = 1 gives p renormalised to sum to exactly 1.
  * Computed as (p_i / p_max)^(1/T), renormalised, which is the same number but never underflows
- * to 0/0 for a small T. `probabilities` must be a checked distribution (see probability-rows.ts).
+ * to 0/0 for a small T. `probabilities` must be a checked distribution (see evaluate/probability-rows.ts).
  */
 export function applyTemperature(probabilities: ArrayLike<number>, temperature: number): number[] {
   const out = new Float64Array(probabilities.length);

@@ -1,6 +1,6 @@
-import type { ProbabilityRows } from '../evaluate/metrics.js';
+import type { ProbabilityRows } from './metrics.js';
 
-/** How far a row's sum may stray from 1 (the same tolerance as evaluation's). */
+/** How far a row's sum may stray from 1: float32 softmax over thousands of classes stays far inside. */
 export const ROW_SUM_TOLERANCE = 1e-3;
 
 /** A checked window of teacher outputs: every row a probability distribution over `classes`. */
@@ -20,15 +20,29 @@ export interface ProbabilityTable {
   float32: Uint8Array;
 }
 
+export interface ReadProbabilityRowsOptions {
+  /** The number of rows there must be (one per label); errors then say so. @default any */
+  expectedRows?: number;
+  /** The index of the first row in a larger set, so errors name rows by that index. @default 0 */
+  firstRow?: number;
+}
+
 /**
  * Reads and checks probabilities given flat (row-major `N × classes`, e.g. a `[N, classes]`
  * tensor's `dataSync()`) or as an array of rows (`number[][]`, `Float32Array[]`). Errors name the
  * row: `probabilities[4]: expected values summing to 1 ± 0.001 (softmax outputs, not logits), got 1.7`.
+ * The one reader of model outputs: the pseudo-label policy and evaluation both use it.
  */
-export function readProbabilityRows(probabilities: ProbabilityRows, classes: number): ProbabilityTable {
+export function readProbabilityRows(
+  probabilities: ProbabilityRows,
+  classes: number,
+  options: ReadProbabilityRowsOptions = {},
+): ProbabilityTable {
   if (!Number.isInteger(classes) || classes < 2) {
     throw new Error(`classes: expected an integer ≥ 2, got ${classes}`);
   }
+  const { expectedRows } = options;
+  const firstRow = options.firstRow ?? 0;
   let rows: number;
   let valueAt: (row: number, classIndex: number) => number;
   const float32Row: (row: number) => boolean = isRowArray(probabilities)
@@ -36,13 +50,23 @@ export function readProbabilityRows(probabilities: ProbabilityRows, classes: num
     : () => probabilities instanceof Float32Array;
   if (isRowArray(probabilities)) {
     rows = probabilities.length;
+    if (expectedRows !== undefined && rows !== expectedRows) {
+      throw new Error(`probabilities: expected ${expectedRows} rows (one per label), got ${rows}`);
+    }
     probabilities.forEach((values, row) => {
       if (values.length !== classes) {
-        throw new Error(`probabilities[${row}]: expected ${classes} values (one per class), got ${values.length}`);
+        throw new Error(
+          `probabilities[${firstRow + row}]: expected ${classes} values (one per class), got ${values.length}`,
+        );
       }
     });
     valueAt = (row, classIndex) => probabilities[row]?.[classIndex] ?? Number.NaN;
   } else {
+    if (expectedRows !== undefined && probabilities.length !== expectedRows * classes) {
+      throw new Error(
+        `probabilities: expected ${expectedRows}×${classes} = ${expectedRows * classes} values (one row of ${classes} per label), got ${probabilities.length}`,
+      );
+    }
     if (probabilities.length % classes !== 0) {
       throw new Error(
         `probabilities: expected a multiple of ${classes} values (one row of ${classes} per example), got ${probabilities.length}`,
@@ -62,7 +86,9 @@ export function readProbabilityRows(probabilities: ProbabilityRows, classes: num
     for (let classIndex = 0; classIndex < classes; classIndex++) {
       const value = valueAt(row, classIndex);
       if (!(value >= 0 && value <= 1)) {
-        throw new Error(`probabilities[${row}][${classIndex}]: expected a probability in [0, 1], got ${value}`);
+        throw new Error(
+          `probabilities[${firstRow + row}][${classIndex}]: expected a probability in [0, 1], got ${value}`,
+        );
       }
       sum += value;
       if (value > topValue) {
@@ -72,7 +98,7 @@ export function readProbabilityRows(probabilities: ProbabilityRows, classes: num
     }
     if (Math.abs(sum - 1) > ROW_SUM_TOLERANCE) {
       throw new Error(
-        `probabilities[${row}]: expected values summing to 1 ± ${ROW_SUM_TOLERANCE} (softmax outputs, not logits), got ${sum}`,
+        `probabilities[${firstRow + row}]: expected values summing to 1 ± ${ROW_SUM_TOLERANCE} (softmax outputs, not logits), got ${sum}`,
       );
     }
     topClass[row] = top;
