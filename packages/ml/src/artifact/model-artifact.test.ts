@@ -63,7 +63,7 @@ const metadataInput: ModelMetadataInput = {
 
 /** Stochastic depth and replayable dropout: both custom layers registered with serialization.registerClass. */
 const buildModel = (): tfl.LayersModel =>
-  buildReferenceResNet({ widthMultiplier: 0.5, replayableNoise: true, finalSurvivalProbability: 0.8, seed: 4 });
+  buildReferenceResNet({ widthMultiplier: 0.5, finalSurvivalProbability: 0.8, seed: 4 });
 
 async function predict(model: tfl.LayersModel): Promise<Float32Array> {
   const output = tf.tidy(() => model.predict(tf.tensor4d(seededValues(3 * 28 * 28, 9), [3, 28, 28, 1])) as tf.Tensor);

@@ -121,7 +121,6 @@ export async function runNoisyStudentExperiment(
       classes,
       seed,
       widthMultiplier: width,
-      replayableNoise: true,
       dropout: noised ? noise.dropout : 0,
       finalSurvivalProbability: noised ? noise.finalSurvivalProbability : 1,
     });

@@ -188,7 +188,7 @@ describe('StochasticDepth', () => {
     restored.dispose();
   });
   it('serialises inside the reference model with replayable noise', async () => {
-    const model = buildReferenceResNet({ replayableNoise: true, finalSurvivalProbability: 0.8, widthMultiplier: 0.25 });
+    const model = buildReferenceResNet({ finalSurvivalProbability: 0.8, widthMultiplier: 0.25 });
     const restored = await tfl.models.modelFromJSON({ modelTopology: model.toJSON(undefined, false) });
     restored.setWeights(model.getWeights());
     expect(
