@@ -38,19 +38,11 @@ async function handle(request: WorkerRequest): Promise<void> {
   switch (request.type) {
     case 'load': {
       const started = performance.now();
-      const decoded = await decodeModelArtifact(request.bytes, request.sha256);
-      const { metadata, sha256 } = decoded;
+      const { model: trained, metadata, sha256 } = await decodeModelArtifact(request.bytes, request.sha256);
       // Served as an inference copy: batch normalisation folded into the convolutions, ReLU fused
       // (one pass over each activation instead of three); the trained layers model is not kept.
-      let model: tfl.LayersModel;
-      let foldedBatchNorms: number;
-      try {
-        const inference = await foldBatchNorm(decoded.model);
-        model = inference.model;
-        foldedBatchNorms = inference.folded.batchNorms.length;
-      } finally {
-        decoded.model.dispose();
-      }
+      const { model, folded } = await foldBatchNorm(trained).finally(() => trained.dispose());
+      const foldedBatchNorms = folded.batchNorms.length;
       try {
         // Warm-up: the first predict at a batch size builds kernels and buffers; do it before serving.
         const [height, width, channels] = metadata.inputShape;

@@ -3,8 +3,8 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import type { LabeledImages } from '../data/fashion-mnist.js';
 import { splitLabeledUnlabeled } from '../data/splits.js';
 import { predictProbabilities } from '../evaluate/evaluate-model.js';
-import { withFoldedModel } from '../models/fold-batch-norm.js';
 import { evaluatePredictions, type Evaluation } from '../evaluate/metrics.js';
+import { withFoldedModel } from '../models/fold-batch-norm.js';
 import { buildReferenceResNet } from '../models/reference-resnet.js';
 import { selectPseudoLabels } from '../pseudo-label/policy.js';
 import { createRandom, shuffledIndices } from '../random.js';
@@ -45,12 +45,6 @@ export interface ExperimentData {
 
 const percent = (value: number): number => Math.round(value * 10_000) / 100;
 
-/**
- * The whole Noisy Student loop offline, in one process: teacher (the better of two supervised
- * recipes) → pseudo-label the unlabeled split (threshold + balancing) → noised student on
- * labeled + pseudo-labeled data → promote if better → repeat. Every student is compared with
- * both supervised recipes trained for the same number of steps on the same labels.
- */
 export interface ExperimentRunOptions {
   /**
    * Folder where the teacher is kept and found again: runs that differ only after the teacher
@@ -59,6 +53,12 @@ export interface ExperimentRunOptions {
   teacherCache?: string;
 }
 
+/**
+ * The whole Noisy Student loop offline, in one process: teacher (the better of two supervised
+ * recipes) → pseudo-label the unlabeled split (threshold + balancing) → noised student on
+ * labeled + pseudo-labeled data → promote if better → repeat. Every student is compared with
+ * both supervised recipes trained for the same number of steps on the same labels.
+ */
 export async function runNoisyStudentExperiment(
   config: ExperimentConfig,
   data: ExperimentData,

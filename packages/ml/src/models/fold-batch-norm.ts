@@ -82,8 +82,9 @@ export async function foldBatchNorm(model: tfl.LayersModel): Promise<FoldedModel
     };
 
     for (const layer of topology.config.layers) {
-      if (INFERENCE_IDENTITIES.has(layer.class_name) && singleInput(layer) !== undefined) {
-        removed.set(layer.name, singleInput(layer) ?? '');
+      const input = singleInput(layer);
+      if (INFERENCE_IDENTITIES.has(layer.class_name) && input !== undefined) {
+        removed.set(layer.name, input);
         folded.identities.push(layer.name);
       }
       if (layer.class_name !== 'Conv2D' || !isPlainConvolution(layer.config)) continue;
