@@ -40,7 +40,10 @@ export const CIFAR10_BATCH_FILES: Readonly<Record<Cifar10Split, readonly string[
 export async function loadCifar10(split: Cifar10Split, dir: string): Promise<LabeledImages> {
   const files = CIFAR10_BATCH_FILES[split];
   if (files === undefined) throw new Error(`split: expected 'train' or 'test', got ${String(split)}`);
-  const batches = await Promise.all(files.map((file) => readCifar10Batch(join(dir, file))));
+  // One file after the other, so an error always names the first bad file (in parallel, whichever
+  // read failed first would be named, differently from run to run).
+  const batches: Array<Awaited<ReturnType<typeof readCifar10Batch>>> = [];
+  for (const file of files) batches.push(await readCifar10Batch(join(dir, file)));
   const count = batches.reduce((sum, batch) => sum + batch.count, 0);
   const images = new Uint8Array(count * PLANE * 3);
   const labels = new Uint8Array(count);
