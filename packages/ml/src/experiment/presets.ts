@@ -62,9 +62,9 @@ const DEFAULT: ExperimentConfig = {
 };
 
 /**
- * `default`: 884 s measured on 2 cores with native kernels. `full`: not yet run; estimated at
- * ~1.6 h from measured step times (a width-1.5 student step of 128 images ≈ 0.45 s, a batch-32
- * supervised step ≈ 0.06 s), which is why it has 2 rounds and not 3.
+ * Wall times on 2 cores with native kernels: `default` 884 s; `full` 82 min (teacher included;
+ * a width-1.5 student step of 128 images ≈ 0.32 s, a batch-32 supervised step ≈ 0.045 s), and
+ * 96 min with `--student-steps 8000` and a cached teacher, which is why it has 2 rounds and not 3.
  */
 export const PRESETS: Record<string, ExperimentConfig> = {
   default: DEFAULT,
