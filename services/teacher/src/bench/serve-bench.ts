@@ -21,6 +21,7 @@ import {
   positiveNumberOption,
   runMain,
   seededValues,
+  withFoldedModel,
 } from '@noisystudent/ml';
 import { Dtype, TeacherClient, type Image, type PredictStreamResponse } from '@noisystudent/proto';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
@@ -179,7 +180,8 @@ runMain('bench:serve', async () => {
   });
   const loaded = (await decodeModelArtifact(artifact.bytes)).model;
   model.dispose();
-  const inProcess = bestInProcess(loaded, options.seconds, say);
+  // Like for like: the service serves the batch-norm-folded copy, so the in-process figure does too.
+  const inProcess = await withFoldedModel(loaded, async (folded) => bestInProcess(folded, options.seconds, say));
   loaded.dispose();
 
   const directory = await mkdtemp(join(tmpdir(), 'ns-bench-serve-'));
