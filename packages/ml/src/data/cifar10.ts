@@ -42,7 +42,7 @@ export async function loadCifar10(split: Cifar10Split, dir: string): Promise<Lab
   if (files === undefined) throw new Error(`split: expected 'train' or 'test', got ${String(split)}`);
   // One file after the other, so an error always names the first bad file (in parallel, whichever
   // read failed first would be named, differently from run to run).
-  const batches: Array<Awaited<ReturnType<typeof readCifar10Batch>>> = [];
+  const batches: LabeledImages[] = [];
   for (const file of files) batches.push(await readCifar10Batch(join(dir, file)));
   const count = batches.reduce((sum, batch) => sum + batch.count, 0);
   const images = new Uint8Array(count * PLANE * 3);
