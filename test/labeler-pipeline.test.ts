@@ -9,15 +9,9 @@ import { Dtype, UnlabeledImage, type IngestRequest } from '@noisystudent/proto';
 import { openRegistry, type Registry } from '@noisystudent/registry';
 import { startNatsServer, type NatsServer } from '@noisystudent/registry/testing';
 import { createLogger } from '@noisystudent/runtime';
-import {
-  labelerConfig,
-  labelerNames,
-  readShards,
-  shardOutcomes,
-  shardSubject,
-  startLabeler,
-  type Labeler,
-} from '@noisystudent/labeler';
+import { natsNames, shardSubject } from '@noisystudent/core';
+import { labelerConfig, startLabeler, type Labeler } from '@noisystudent/labeler';
+import { readShards, shardOutcomes } from '@noisystudent/labeler/testing';
 import { startTeacher, teacherConfig, type Teacher } from '@noisystudent/teacher';
 import { connect, headers, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,7 +22,7 @@ import { connectTeacher } from './support/teacher-client.js';
 const PREFIX = 'pipe';
 const IMAGES = 2_500;
 const THRESHOLD = 0.8;
-const names = labelerNames(PREFIX);
+const names = natsNames(PREFIX);
 const silent = createLogger({ service: 'test', level: 'silent' });
 
 let server: NatsServer;

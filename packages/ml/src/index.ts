@@ -69,18 +69,11 @@ export { ModelArtifactError, type ModelArtifactProblem } from './artifact/artifa
 export {
   decodeModelArtifact,
   encodeModelArtifact,
-  isSha256Hex,
-  sha256Hex,
   type DecodedArtifact,
   type DecodeModelArtifactOptions,
   type EncodedArtifact,
 } from './artifact/model-artifact.js';
-export {
-  checkModelMetadata,
-  completeModelMetadata,
-  MODEL_VERSION_PATTERN,
-  type ModelMetadataInput,
-} from './artifact/model-metadata.js';
+export { checkModelMetadata, completeModelMetadata, type ModelMetadataInput } from './artifact/model-metadata.js';
 export { calibrationBinIndex, expectedCalibrationError, type CalibrationBin } from './evaluate/calibration.js';
 export {
   DEFAULT_EVALUATION_BATCH_SIZE,
@@ -146,16 +139,6 @@ export {
   type PseudoLabelSelection,
 } from './pseudo-label/policy.js';
 export { applyTemperature, writePseudoLabelTarget, type PseudoLabelMode } from './pseudo-label/targets.js';
-export {
-  Conflict,
-  FailedPrecondition,
-  InvalidArgument,
-  isNsError,
-  NotFound,
-  NsError,
-  ResourceExhausted,
-  Unavailable,
-  type NsErrorCode,
-} from './errors.js';
 export { inputSize, modelInputSpec, writeModelInput, type ModelInputSpec } from './preprocess/model-input.js';
+export { PIXEL_SCALE, trainingPreprocessing, type ImageDataDescription } from './preprocess/training-input.js';
 export { integerOption, positiveNumberOption, runMain } from './cli/options.js';

@@ -1,9 +1,17 @@
-import { isSha256Hex, sha256Hex } from '@noisystudent/ml';
-import { Conflict, FailedPrecondition, InvalidArgument, NotFound } from '@noisystudent/ml/errors';
+import {
+  artifactName,
+  checkVersion,
+  Conflict,
+  FailedPrecondition,
+  InvalidArgument,
+  isSha256Hex,
+  NotFound,
+  sha256Hex,
+  versionOfArtifactName,
+} from '@noisystudent/core';
 import { headers, type ObjectInfo, type ObjectStore } from 'nats';
 
 import { isWrongLastSequence } from './nats-errors.js';
-import { artifactName, checkVersion, versionOfArtifactName } from './names.js';
 import type { ArtifactInfo } from './types.js';
 
 /** Object header recording the sha256 (lower-case hex) of the bytes as they were put. */

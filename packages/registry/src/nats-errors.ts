@@ -1,4 +1,4 @@
-import { Unavailable } from '@noisystudent/ml/errors';
+import { Unavailable } from '@noisystudent/core';
 import { NatsError } from 'nats';
 
 /** JetStream's error code for a failed expected-last-sequence check (JSStreamWrongLastSequenceErrF). */

@@ -1,5 +1,6 @@
-import { createRandom, sha256Hex } from '@noisystudent/ml';
-import { Conflict, FailedPrecondition, InvalidArgument, NotFound, Unavailable } from '@noisystudent/ml/errors';
+import { createHash } from 'node:crypto';
+
+import { Conflict, FailedPrecondition, InvalidArgument, NotFound, sha256Hex, Unavailable } from '@noisystudent/core';
 import type { EvaluationMetrics } from '@noisystudent/proto';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,8 +32,12 @@ async function freshRegistry(): Promise<Registry> {
 
 /** Deterministic stand-in for an encoded ModelArtifact; the registry treats bytes as opaque. */
 function artifactBytes(seed: number, length = 1000): Uint8Array {
-  const random = createRandom(seed);
-  return Uint8Array.from({ length }, () => Math.floor(random() * 256));
+  const bytes = new Uint8Array(length);
+  for (let block = 0; block * 32 < length; block++) {
+    const digest = createHash('sha256').update(`${seed}:${block}`).digest();
+    bytes.set(digest.subarray(0, Math.min(32, length - block * 32)), block * 32);
+  }
+  return bytes;
 }
 
 const METRICS: EvaluationMetrics = {
@@ -383,7 +388,7 @@ describe('names and validation', () => {
   it('keeps registries with different prefixes apart', async () => {
     const left = await openRegistry(nc, { prefix: 'left' });
     const right = await openRegistry(nc, { prefix: 'right' });
-    expect(left.names).toEqual({
+    expect(left.names).toMatchObject({
       prefix: 'left',
       modelsBucket: 'left_models',
       registryBucket: 'left_registry',

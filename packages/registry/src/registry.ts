@@ -1,16 +1,14 @@
-import { FailedPrecondition, InvalidArgument } from '@noisystudent/ml/errors';
+import { checkVersion, FailedPrecondition, InvalidArgument, natsNames, type NatsNames } from '@noisystudent/core';
 import type { TeacherPointer } from '@noisystudent/proto';
 import type { NatsConnection } from 'nats';
 
 import { ArtifactStore } from './artifact-store.js';
 import { fromNatsError } from './nats-errors.js';
-import { checkVersion, registryNames } from './names.js';
 import { checkRevision, TeacherPointerStore } from './teacher-pointer.js';
 import type {
   ArtifactInfo,
   PromotionCandidate,
   Registry,
-  RegistryNames,
   RegistryOptions,
   TeacherRecord,
   TeacherWatch,
@@ -25,7 +23,7 @@ const MAX_HISTORY = 64;
  * nats-server 2.9 supports (no stream metadata, compression or multi-subject filters).
  */
 export async function openRegistry(nc: NatsConnection, options: RegistryOptions = {}): Promise<Registry> {
-  const names = registryNames(options.prefix);
+  const names = natsNames(options.prefix);
   const history = options.history ?? DEFAULT_HISTORY;
   if (!Number.isInteger(history) || history < 1 || history > MAX_HISTORY) {
     throw new InvalidArgument('history', `expected an integer from 1 to ${MAX_HISTORY}, got ${history}`);
@@ -51,7 +49,7 @@ export async function openRegistry(nc: NatsConnection, options: RegistryOptions 
 
 class NatsRegistry implements Registry {
   constructor(
-    readonly names: RegistryNames,
+    readonly names: NatsNames,
     private readonly artifacts: ArtifactStore,
     private readonly teacher: TeacherPointerStore,
   ) {}

@@ -1,4 +1,4 @@
-import { Conflict, FailedPrecondition, InvalidArgument } from '@noisystudent/ml/errors';
+import { Conflict, FailedPrecondition, InvalidArgument } from '@noisystudent/core';
 import { TeacherPointer } from '@noisystudent/proto';
 import type { KV, KvEntry, QueuedIterator } from 'nats';
 

@@ -1,3 +1,4 @@
+import type { NatsNames } from '@noisystudent/core';
 import type { EvaluationMetrics, TeacherPointer } from '@noisystudent/proto';
 
 export interface RegistryOptions {
@@ -58,7 +59,7 @@ export interface TeacherWatch {
  */
 export interface Registry {
   /** The NATS names this registry uses. */
-  readonly names: RegistryNames;
+  readonly names: NatsNames;
   /**
    * Stores an encoded ModelArtifact as `model-<version>`. Storing the same bytes again returns the
    * stored info; different bytes under a stored version throw `Conflict`.
@@ -88,15 +89,4 @@ export interface Registry {
   history(): Promise<TeacherRecord[]>;
   /** Watches the teacher pointer: the current one first, then every promotion. */
   watchTeacher(): TeacherWatch;
-}
-
-/** Names in NATS, all derived from the prefix. */
-export interface RegistryNames {
-  prefix: string;
-  /** Object Store bucket holding artifacts: `<prefix>_models`. */
-  modelsBucket: string;
-  /** KV bucket holding the pointer: `<prefix>_registry`. */
-  registryBucket: string;
-  /** KV key of the teacher pointer: `teacher`. */
-  teacherKey: string;
 }

@@ -1,5 +1,5 @@
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { isNsError, type NsErrorCode } from '@noisystudent/ml/errors';
+import { isNsError, type NsErrorCode } from '@noisystudent/core';
 
 const CODES: Record<NsErrorCode, status> = {
   INVALID_ARGUMENT: status.INVALID_ARGUMENT,

@@ -31,7 +31,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { handleIngest } from './ingest-stream.js';
 import { publishUnlabeled, UnlabeledStore, validateSourceId } from './ingest.js';
-import { labelerNames, type LabelerNames } from './names.js';
+import { natsNames, type NatsNames } from '@noisystudent/core';
 import { DEFAULT_RETENTION, ensureStreams } from './streams.js';
 
 const SIDE = 28;
@@ -204,8 +204,8 @@ afterAll(async () => {
   await nats?.stop();
 });
 
-async function streamsFor(prefix: string, manager = jsm): Promise<LabelerNames> {
-  const names = labelerNames(prefix);
+async function streamsFor(prefix: string, manager = jsm): Promise<NatsNames> {
+  const names = natsNames(prefix);
   await ensureStreams(manager, names, DEFAULT_RETENTION);
   return names;
 }
@@ -649,7 +649,7 @@ describe('Ingest over gRPC into NS_UNLABELED', () => {
   });
 
   it('is UNAVAILABLE, naming the cause, without the stream or on a closed connection', async () => {
-    const missing = new UnlabeledStore(js, labelerNames('nostream'));
+    const missing = new UnlabeledStore(js, natsNames('nostream'));
     const noStream = await missing.store(request('lost-1', 1), SPEC).catch((error: unknown) => error);
     expect(toGrpcStatus(noStream)).toEqual({
       code: status.UNAVAILABLE,

@@ -1,9 +1,7 @@
-import { InvalidArgument, ResourceExhausted, Unavailable } from '@noisystudent/ml/errors';
+import { InvalidArgument, type NatsNames, ResourceExhausted, Unavailable, unlabeledSubject } from '@noisystudent/core';
 import { inputSize, writeModelInput, type ModelInputSpec } from '@noisystudent/ml';
 import { Dtype, dtypeToJSON, UnlabeledImage, type Image, type IngestRequest } from '@noisystudent/proto';
 import { ErrorCode, NatsError, type JetStreamClient, type PubAck } from 'nats';
-
-import { unlabeledSubject, type LabelerNames } from './names.js';
 
 /** Longest source id accepted (labeler.proto). */
 const MAX_SOURCE_ID_CHARS = 200;
@@ -37,7 +35,7 @@ export class UnlabeledStore {
 
   constructor(
     private readonly js: JetStreamClient,
-    private readonly names: LabelerNames,
+    private readonly names: NatsNames,
     options: UnlabeledStoreOptions = {},
   ) {
     this.source = options.source ?? 'grpc';
@@ -94,7 +92,7 @@ export class UnlabeledStore {
  */
 export async function publishUnlabeled(
   js: JetStreamClient,
-  names: LabelerNames,
+  names: NatsNames,
   source: string,
   image: UnlabeledImage,
 ): Promise<PubAck> {

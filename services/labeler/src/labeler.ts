@@ -10,7 +10,7 @@ import { UnlabeledStore } from './ingest.js';
 import { handleIngest } from './ingest-stream.js';
 import { LabelingWorker } from './labeling-worker.js';
 import { LabelerMetrics } from './metrics.js';
-import { labelerNames } from './names.js';
+import { natsNames } from '@noisystudent/core';
 import { labelerHandlers } from './server.js';
 import { LabelerStats } from './stats.js';
 import { ensureStreams } from './streams.js';
@@ -39,7 +39,7 @@ export interface Labeler {
  * pool, the version follower with its labeling worker, gRPC with health and reflection, /metrics.
  */
 export async function startLabeler(config: LabelerConfig, log: Logger): Promise<Labeler> {
-  const names = labelerNames(config.prefix);
+  const names = natsNames(config.prefix);
   const nats: NatsConnection = await connect({ servers: config.natsUrl, name: 'labeler', maxReconnectAttempts: -1 });
   const jsm = await nats.jetstreamManager();
   const js = nats.jetstream();

@@ -3,7 +3,7 @@ import { Shard, UnlabeledImage } from '@noisystudent/proto';
 import type { Logger } from '@noisystudent/runtime';
 import { AckPolicy, DeliverPolicy, headers, type JetStreamClient, type JetStreamManager, type JsMsg } from 'nats';
 
-import { labelingConsumer, shardSubject, type LabelerNames } from './names.js';
+import { labelingConsumer, shardSubject, type NatsNames } from '@noisystudent/core';
 import { buildShards, type LabeledImage, type WindowCounts } from './shards.js';
 import type { TeacherPool } from './teacher-pool.js';
 
@@ -44,7 +44,7 @@ export class LabelingWorker {
   constructor(
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
-    private readonly names: LabelerNames,
+    private readonly names: NatsNames,
     private readonly teacher: LabelingTeacher,
     readonly options: LabelingWorkerOptions,
     private readonly log: Logger,

@@ -1,7 +1,5 @@
-import { Unavailable } from '@noisystudent/ml/errors';
+import { type NatsNames, Unavailable } from '@noisystudent/core';
 import { DiscardPolicy, nanos, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from 'nats';
-
-import type { LabelerNames } from './names.js';
 
 /** How long NS_UNLABELED keeps images: what relabeling with a new teacher can reach back to. */
 export interface Retention {
@@ -23,7 +21,7 @@ const DUPLICATE_WINDOW_MS = 10 * 60_000;
  * unlabeled stream to the configured one (nats-server 2.9 features only). When the retention
  * limit is hit the oldest images go first: producers are never refused for space.
  */
-export async function ensureStreams(jsm: JetStreamManager, names: LabelerNames, retention: Retention): Promise<void> {
+export async function ensureStreams(jsm: JetStreamManager, names: NatsNames, retention: Retention): Promise<void> {
   const limits = (value: number): number => (value > 0 ? value : -1);
   const unlabeled: Partial<StreamConfig> = {
     name: names.unlabeledStream,

@@ -6,7 +6,7 @@ import {
   type ClientDuplexStream,
   type StatusObject,
 } from '@grpc/grpc-js';
-import { InvalidArgument, Unavailable } from '@noisystudent/ml/errors';
+import { InvalidArgument, Unavailable } from '@noisystudent/core';
 import { TeacherClient, type Image, type PredictStreamRequest, type PredictStreamResponse } from '@noisystudent/proto';
 import type { Logger } from '@noisystudent/runtime';
 

@@ -1,4 +1,4 @@
-import { Unavailable } from '@noisystudent/ml/errors';
+import { Unavailable } from '@noisystudent/core';
 
 export interface BatcherOptions {
   /** Images per batch; a batch closes when it holds this many. @default 32 */

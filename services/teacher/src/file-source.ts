@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 
-import { sha256Hex } from '@noisystudent/ml';
-import { InvalidArgument, NotFound } from '@noisystudent/ml/errors';
+import { InvalidArgument, NotFound, sha256Hex } from '@noisystudent/core';
 import { ModelArtifact, TeacherPointer } from '@noisystudent/proto';
 
 import type { TeacherSource } from './hot-swap.js';

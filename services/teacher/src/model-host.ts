@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
-import { FailedPrecondition, Unavailable } from '@noisystudent/ml/errors';
+import { FailedPrecondition, Unavailable } from '@noisystudent/core';
 import type { ModelMetadata } from '@noisystudent/proto';
 
 import type { WorkerError, WorkerReply, WorkerRequest } from './model-protocol.js';

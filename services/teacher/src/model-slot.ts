@@ -1,5 +1,5 @@
 import { modelInputSpec, type ModelInputSpec } from '@noisystudent/ml';
-import { Unavailable } from '@noisystudent/ml/errors';
+import { Unavailable } from '@noisystudent/core';
 
 import type { LoadedModel, ModelHost } from './model-host.js';
 

@@ -1,5 +1,5 @@
 import { inputSize, writeModelInput } from '@noisystudent/ml';
-import { InvalidArgument, Unavailable } from '@noisystudent/ml/errors';
+import { InvalidArgument, Unavailable } from '@noisystudent/core';
 import type { Image } from '@noisystudent/proto';
 
 import { DynamicBatcher, type BatcherOptions, type QueuedJob } from './batcher.js';

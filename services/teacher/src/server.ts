@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 
 import { status, type ServerDuplexStream, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
-import { InvalidArgument } from '@noisystudent/ml/errors';
+import { InvalidArgument } from '@noisystudent/core';
 import {
   GetModelInfoResponse,
   type GetModelInfoRequest,

@@ -9,7 +9,9 @@ import { buildReferenceResNet } from '../models/reference-resnet.js';
 import { StochasticDepth } from '../models/stochastic-depth.js';
 import { seededValues } from '../random.js';
 import { ModelArtifactError, type ModelArtifactProblem } from './artifact-error.js';
-import { decodeModelArtifact, encodeModelArtifact, sha256Hex } from './model-artifact.js';
+import { sha256Hex } from '@noisystudent/core';
+
+import { decodeModelArtifact, encodeModelArtifact } from './model-artifact.js';
 import type { ModelMetadataInput } from './model-metadata.js';
 
 const CLASS_NAMES = [
@@ -30,16 +32,6 @@ const metadataInput: ModelMetadataInput = {
   parentVersion: 'v2',
   architecture: 'reference-resnet',
   architectureConfigJson: JSON.stringify({ widthMultiplier: 0.5, finalSurvivalProbability: 0.8, seed: 4 }),
-  inputShape: [28, 28, 1],
-  preprocessing: {
-    inputHeight: 28,
-    inputWidth: 28,
-    inputChannels: 1,
-    colorMode: ColorMode.GRAYSCALE,
-    resizeMethod: ResizeMethod.BILINEAR,
-    normalization: { $case: 'rescale', value: { scale: 1 / 255, offset: 0 } },
-  },
-  classNames: CLASS_NAMES,
   trainingConfig: {
     steps: 1200,
     labeledBatchSize: 32,
@@ -59,6 +51,23 @@ const metadataInput: ModelMetadataInput = {
     perClassAccuracy: [0.86, 0.98, 0.87, 0.91, 0.85, 0.98, 0.74, 0.97, 0.98, 0.96],
   },
   createdAt: new Date('2026-11-28T07:50:12.345Z'),
+};
+
+/** The training images as encodeModelArtifact reads them: size, channels, class names. */
+const trainedOn = { height: 28, width: 28, channels: 1, classNames: CLASS_NAMES };
+
+/** What the artifact records of `trainedOn`: the training scale, 0–255 pixels to 0–1. */
+const recordedInput = {
+  inputShape: [28, 28, 1],
+  preprocessing: {
+    inputHeight: 28,
+    inputWidth: 28,
+    inputChannels: 1,
+    colorMode: ColorMode.GRAYSCALE,
+    resizeMethod: ResizeMethod.BILINEAR,
+    normalization: { $case: 'rescale' as const, value: { scale: 1 / 255, offset: 0 } },
+  },
+  classNames: CLASS_NAMES,
 };
 
 /** Stochastic depth and replayable dropout: both custom layers registered with serialization.registerClass. */
@@ -105,7 +114,7 @@ let sha256: string;
 beforeAll(async () => {
   await initBackend({ request: 'wasm', log: () => undefined });
   model = buildModel();
-  ({ bytes, sha256 } = await encodeModelArtifact(model, metadataInput));
+  ({ bytes, sha256 } = await encodeModelArtifact(model, metadataInput, trainedOn));
 });
 
 afterAll(() => {
@@ -118,7 +127,7 @@ describe('encodeModelArtifact / decodeModelArtifact', () => {
     expect(sha256).toMatch(/^[0-9a-f]{64}$/);
     const decoded = await decodeModelArtifact(bytes, sha256);
     expect(decoded.sha256).toBe(sha256);
-    expect(decoded.metadata).toEqual(ModelMetadata.fromPartial(metadataInput));
+    expect(decoded.metadata).toEqual(ModelMetadata.fromPartial({ ...metadataInput, ...recordedInput }));
     expect(decoded.metadata.createdAt?.toISOString()).toBe('2026-11-28T07:50:12.345Z');
     const stochasticDepth = decoded.model.layers.filter((layer) => layer instanceof StochasticDepth);
     expect(stochasticDepth.map((layer) => layer.survivalProbability)).toEqual(
@@ -135,38 +144,67 @@ describe('encodeModelArtifact / decodeModelArtifact', () => {
   });
 
   it('is deterministic: the same model and metadata give the same sha256, and so does the decoded model', async () => {
-    const again = await encodeModelArtifact(model, metadataInput);
+    const again = await encodeModelArtifact(model, metadataInput, trainedOn);
     expect(again.sha256).toBe(sha256);
     const decoded = await decodeModelArtifact(bytes);
-    expect((await encodeModelArtifact(decoded.model, metadataInput)).sha256).toBe(sha256);
+    expect((await encodeModelArtifact(decoded.model, metadataInput, trainedOn)).sha256).toBe(sha256);
     decoded.model.dispose();
     const rebuilt = buildModel();
-    expect((await encodeModelArtifact(rebuilt, { ...metadataInput, createdAt: new Date(0) })).sha256).not.toBe(sha256);
+    expect(
+      (await encodeModelArtifact(rebuilt, { ...metadataInput, createdAt: new Date(0) }, trainedOn)).sha256,
+    ).not.toBe(sha256);
     rebuilt.dispose();
   });
 
-  it('takes an omitted inputShape from the model and refuses metadata that does not describe it', async () => {
-    const { bytes: filled } = await encodeModelArtifact(model, { ...metadataInput, inputShape: [] });
-    expect(ModelArtifact.decode(filled).metadata?.inputShape).toEqual([28, 28, 1]);
+  it('records the training data as the input, and refuses data or metadata that does not describe the model', async () => {
+    expect(ModelArtifact.decode(bytes).metadata).toMatchObject(recordedInput);
     await expectRefusal(
-      encodeModelArtifact(model, { ...metadataInput, inputShape: [32, 32, 3] }),
+      encodeModelArtifact(model, metadataInput, { ...trainedOn, height: 32, width: 32, channels: 3 }),
       'invalid-metadata',
       "metadata.inputShape: expected [28, 28, 1] (the model's input), got [32, 32, 3]",
     );
     await expectRefusal(
-      encodeModelArtifact(model, { ...metadataInput, classNames: ['a', 'b'] }),
+      encodeModelArtifact(model, metadataInput, { ...trainedOn, classNames: ['a', 'b'] }),
       'invalid-metadata',
       'metadata.classNames: expected 10 names (one per output unit), got 2',
     );
     await expectRefusal(
-      encodeModelArtifact(model, { ...metadataInput, version: 'v3.1' }),
+      encodeModelArtifact(model, { ...metadataInput, version: 'v3.1' }, trainedOn),
       'invalid-metadata',
       `metadata.version: expected letters, digits, '-' or '_' (e.g. "v3"), got "v3.1"`,
     );
     await expectRefusal(
-      encodeModelArtifact(model, { ...metadataInput, architectureConfigJson: '[1, 2]' }),
+      encodeModelArtifact(model, { ...metadataInput, architectureConfigJson: '[1, 2]' }, trainedOn),
       'invalid-metadata',
       'metadata.architectureConfigJson: expected "" or a JSON object',
+    );
+  });
+
+  it('refuses to load an artifact that does not say how to feed the model, naming the field', async () => {
+    const artifact = ModelArtifact.decode(bytes);
+    const metadata = artifact.metadata ?? ModelMetadata.fromPartial({});
+    const without = (changes: Partial<ModelMetadata>): Uint8Array =>
+      ModelArtifact.encode({ ...artifact, metadata: { ...metadata, ...changes } }).finish();
+    await expectRefusal(
+      decodeModelArtifact(without({ preprocessing: undefined })),
+      'missing-field',
+      "metadata.preprocessing: expected how the model's input is made",
+    );
+    await expectRefusal(
+      decodeModelArtifact(without({ classNames: [] })),
+      'invalid-metadata',
+      'metadata.classNames: expected 10 names (one per output unit), got 0',
+    );
+    const preprocessing = recordedInput.preprocessing;
+    await expectRefusal(
+      decodeModelArtifact(without({ preprocessing: { ...preprocessing, colorMode: ColorMode.UNSPECIFIED } })),
+      'invalid-metadata',
+      'metadata.preprocessing.colorMode: expected COLOR_MODE_GRAYSCALE (the model takes 1 channel), got COLOR_MODE_UNSPECIFIED',
+    );
+    await expectRefusal(
+      decodeModelArtifact(without({ preprocessing: { ...preprocessing, resizeMethod: ResizeMethod.UNSPECIFIED } })),
+      'invalid-metadata',
+      'metadata.preprocessing.resizeMethod: expected BILINEAR or NEAREST, got RESIZE_METHOD_UNSPECIFIED',
     );
   });
 

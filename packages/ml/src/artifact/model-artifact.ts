@@ -1,23 +1,13 @@
-import { createHash } from 'node:crypto';
-
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { isSha256Hex, sha256Hex } from '@noisystudent/core';
 import { ModelArtifact, type ModelMetadata } from '@noisystudent/proto';
 
 import { ModelArtifactError } from './artifact-error.js';
 import { assertFiniteWeights } from './finite-weights.js';
+import type { ImageDataDescription } from '../preprocess/training-input.js';
 import { checkModelMetadata, completeModelMetadata, type ModelMetadataInput } from './model-metadata.js';
 import { fromWeightSpecs, toWeightSpecs } from './weight-layout.js';
-
-/** Lower-case hex sha256 of `bytes`: the name of an artifact in the registry (DESIGN.md §3). */
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-/** True for 64 hex digits (either case): the form `sha256Hex` returns. */
-export function isSha256Hex(value: string): boolean {
-  return /^[0-9a-fA-F]{64}$/.test(value);
-}
 
 /** An encoded `ModelArtifact` and the sha256 (lower-case hex) of exactly these bytes, which names it. */
 export interface EncodedArtifact {
@@ -32,12 +22,15 @@ export interface EncodedArtifact {
  * (batch-norm moving statistics too), so custom layers registered with `serialization.registerClass`
  * (StochasticDepth, NoiseDropout) load like built-ins. Deterministic: the same model and metadata
  * give the same bytes; nothing depends on the clock. The optimizer state is not stored.
+ * `trainedOn` describes the training images (a `LabeledImages` will do): the input shape,
+ * preprocessing and class names recorded come from it.
  */
 export async function encodeModelArtifact(
   model: tfl.LayersModel,
   metadata: ModelMetadataInput,
+  trainedOn: ImageDataDescription,
 ): Promise<EncodedArtifact> {
-  const completeMetadata = completeModelMetadata(metadata, model);
+  const completeMetadata = completeModelMetadata(metadata, trainedOn, model);
   const saved = await saveThroughTfjs(model);
   const modelTopology = saved.modelTopology;
   if (modelTopology === undefined || modelTopology instanceof ArrayBuffer) {

@@ -1,30 +1,43 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { InvalidArgument, MODEL_VERSION_PATTERN } from '@noisystudent/core';
 import { ModelMetadata, type DeepPartial } from '@noisystudent/proto';
 
+import { modelInputSpec } from '../preprocess/model-input.js';
+import { trainingPreprocessing, type ImageDataDescription } from '../preprocess/training-input.js';
 import { ModelArtifactError } from './artifact-error.js';
 
 /**
- * Metadata as callers write it: any subset of `ModelMetadata`. Missing fields take their protobuf
- * defaults, an empty `inputShape` is taken from the model, and `createdAt` is stored as given
- * (never "now"), so the same model and metadata always give the same bytes and sha256.
+ * Metadata as callers write it: any subset of `ModelMetadata` except what describes the input,
+ * which comes from the training data (`completeModelMetadata`). Missing fields take their
+ * protobuf defaults, and `createdAt` is stored as given (never "now"), so the same model and
+ * metadata always give the same bytes and sha256.
  */
-export type ModelMetadataInput = DeepPartial<ModelMetadata>;
+export type ModelMetadataInput = Omit<DeepPartial<ModelMetadata>, 'inputShape' | 'preprocessing' | 'classNames'>;
 
-/** Registry versions appear in NATS names (`ns.shards.<version>`, `model-<version>`): model.proto's rule. */
-export const MODEL_VERSION_PATTERN = /^[A-Za-z0-9_-]+$/;
-
-/** `input` as a complete `ModelMetadata`, with `inputShape` filled from the model when empty, checked by `checkModelMetadata`. */
-export function completeModelMetadata(input: ModelMetadataInput, model: tfl.LayersModel): ModelMetadata {
-  const metadata = ModelMetadata.fromPartial(input);
-  if (metadata.inputShape.length === 0) metadata.inputShape = modelInputShape(model);
+/**
+ * `input` as a complete `ModelMetadata`: input shape, preprocessing and class names from the data
+ * the model was trained on (never from the caller's memory of them), checked by `checkModelMetadata`.
+ */
+export function completeModelMetadata(
+  input: ModelMetadataInput,
+  trainedOn: ImageDataDescription,
+  model: tfl.LayersModel,
+): ModelMetadata {
+  const metadata = ModelMetadata.fromPartial({
+    ...input,
+    inputShape: [trainedOn.height, trainedOn.width, trainedOn.channels],
+    preprocessing: trainingPreprocessing(trainedOn),
+    classNames: [...trainedOn.classNames],
+  });
   checkModelMetadata(metadata, model);
   return metadata;
 }
 
 /**
  * Checks that `metadata` is well formed and describes `model`: a version usable in NATS names,
- * the model's input shape, one class name per output unit, preprocessing and metrics that agree
- * with both. Throws `ModelArtifactError` ('invalid-metadata') naming the field.
+ * the model's input shape, preprocessing that says how to feed it, one class name per output
+ * unit, metrics that agree with both. Throws `ModelArtifactError` ('invalid-metadata' or
+ * 'missing-field') naming the field.
  */
 export function checkModelMetadata(metadata: ModelMetadata, model: tfl.LayersModel): void {
   const fail = (field: string, detail: string): never => {
@@ -47,17 +60,31 @@ export function checkModelMetadata(metadata: ModelMetadata, model: tfl.LayersMod
     );
   }
   const preprocessing = metadata.preprocessing;
-  if (preprocessing !== undefined) {
-    const declared = [preprocessing.inputHeight, preprocessing.inputWidth, preprocessing.inputChannels];
-    if (!sameShape(declared, inputShape)) {
-      fail(
-        'preprocessing',
-        `expected inputHeight × inputWidth × inputChannels = ${inputShape.join('×')} (the model's input), got ${declared.join('×')}`,
-      );
-    }
+  if (preprocessing === undefined) {
+    // Served without it, a model trained on 0–1 pixels would be fed 0–255 and answer confidently wrong.
+    throw new ModelArtifactError(
+      'missing-field',
+      'metadata.preprocessing',
+      "expected how the model's input is made (size, color mode, resize method, normalization), got none",
+    );
+  }
+  const declared = [preprocessing.inputHeight, preprocessing.inputWidth, preprocessing.inputChannels];
+  if (!sameShape(declared, inputShape)) {
+    fail(
+      'preprocessing',
+      `expected inputHeight × inputWidth × inputChannels = ${inputShape.join('×')} (the model's input), got ${declared.join('×')}`,
+    );
+  }
+  try {
+    modelInputSpec(metadata);
+  } catch (error) {
+    if (!(error instanceof InvalidArgument)) throw error;
+    throw new ModelArtifactError('invalid-metadata', error.field, error.message.slice(error.field.length + 2), {
+      cause: error,
+    });
   }
   const classes = modelClassCount(model);
-  if (metadata.classNames.length !== 0 && metadata.classNames.length !== classes) {
+  if (metadata.classNames.length !== classes) {
     fail('classNames', `expected ${classes} names (one per output unit), got ${metadata.classNames.length}`);
   }
   const perClass = metadata.metrics?.perClassAccuracy ?? [];

@@ -1,13 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
+import { PIXEL_SCALE } from '../preprocess/training-input.js';
 import { EvaluationAccumulator } from './evaluation-accumulator.js';
 import type { Evaluation, EvaluationOptions } from './metrics.js';
 
 /** Images per forward pass. */
 export const DEFAULT_EVALUATION_BATCH_SIZE = 256;
 
-/** Images as the models take them: uint8 0–255, `count × height × width × channels`, scaled by 1/255. */
+/** Images as the models take them: uint8 0–255, `count × height × width × channels`, scaled by PIXEL_SCALE. */
 export interface ImageBatchSource {
   images: Uint8Array;
   height: number;
@@ -109,7 +110,7 @@ export async function predictProbabilities(
         throw new Error(`indices[${start + i}]: expected an image index in 0–${available - 1}, got ${index}`);
       }
       const image = source.images.subarray(index * pixels, (index + 1) * pixels);
-      for (let p = 0; p < pixels; p++) batch[i * pixels + p] = (image[p] ?? 0) / 255;
+      for (let p = 0; p < pixels; p++) batch[i * pixels + p] = (image[p] ?? 0) * PIXEL_SCALE;
     }
     const shape: [number, number, number, number] = [count, source.height, source.width, source.channels];
     out.set(await predictBatch(model, () => tf.tensor4d(batch, shape)), start * classes);

@@ -173,7 +173,7 @@ export async function runNoisyStudentExperiment(
   };
 
   // The teacher is the better of the two recipes at its own budget: an honest teacher.
-  const chosen = await cachedTeacher(options.teacherCache, config, data.name, log, async () => {
+  const chosen = await cachedTeacher(options.teacherCache, config, data, log, async () => {
     const plain = await trainSupervised('supervised', config.teacherSteps);
     const noised = await trainSupervised('supervised_noised', config.teacherSteps);
     const plainWins = plain.accuracy >= noised.accuracy;

@@ -1,8 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import * as tf from '@tensorflow/tfjs-core';
+import { ModelArtifact } from '@noisystudent/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { initBackend } from '../backend/select-backend.js';
@@ -32,28 +33,31 @@ describe('cachedTeacher', () => {
         recipe: 'supervised',
       };
     };
+    const data = {
+      name: 'fashion-mnist',
+      train: { height: 8, width: 8, channels: 1, classNames: Array.from({ length: 10 }, (_, index) => `c${index}`) },
+    };
     const config = PRESETS['smoke'];
     if (config === undefined) throw new Error('no smoke preset');
-    const first = await cachedTeacher(directory, config, 'fashion-mnist', () => undefined, train);
+    const first = await cachedTeacher(directory, config, data, () => undefined, train);
     const again = await cachedTeacher(
       directory,
       { ...config, studentSteps: 999, threshold: 0.9 },
-      'fashion-mnist',
+      data,
       () => undefined,
       train,
     );
     expect(trained).toBe(1);
+    // What the cache keeps serves like any artifact: it says how to feed the model and names its classes.
+    const [kept] = (await readdir(directory)).filter((name) => name.endsWith('.nsmodel'));
+    const { metadata } = ModelArtifact.decode(await readFile(join(directory, kept ?? '')));
+    expect(metadata?.classNames).toEqual(data.train.classNames);
+    expect(metadata?.preprocessing?.normalization).toEqual({ $case: 'rescale', value: { scale: 1 / 255, offset: 0 } });
     expect(again).toMatchObject({ accuracy: 0.51, recipe: 'supervised' });
     const probe = tf.ones([1, 8, 8, 1]);
     const [a, b] = [first.model, again.model].map((model) => (model.predict(probe) as tf.Tensor).dataSync());
     expect(Array.from(b ?? [])).toEqual(Array.from(a ?? []));
-    const other = await cachedTeacher(
-      directory,
-      { ...config, teacherSteps: 21 },
-      'fashion-mnist',
-      () => undefined,
-      train,
-    );
+    const other = await cachedTeacher(directory, { ...config, teacherSteps: 21 }, data, () => undefined, train);
     expect(trained).toBe(2);
     expect(other.accuracy).toBe(0.52);
     for (const model of [first.model, again.model, other.model]) model.dispose();

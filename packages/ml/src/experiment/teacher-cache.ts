@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
 import { decodeModelArtifact, encodeModelArtifact } from '../artifact/model-artifact.js';
+import type { ImageDataDescription } from '../preprocess/training-input.js';
 import type { ExperimentConfig } from './presets.js';
 
 export interface ChosenTeacher {
@@ -22,7 +23,7 @@ export interface ChosenTeacher {
 export async function cachedTeacher(
   directory: string | undefined,
   config: ExperimentConfig,
-  dataset: string,
+  data: { name: string; train: ImageDataDescription },
   log: (line: string) => void,
   train: () => Promise<ChosenTeacher>,
 ): Promise<ChosenTeacher> {
@@ -30,7 +31,7 @@ export async function cachedTeacher(
   const key = createHash('sha256')
     .update(
       JSON.stringify([
-        dataset,
+        data.name,
         config.seed,
         config.labeledPerClass,
         config.teacherSteps,
@@ -57,10 +58,11 @@ export async function cachedTeacher(
   }
   const chosen = await train();
   await mkdir(directory, { recursive: true });
-  const { bytes } = await encodeModelArtifact(chosen.model, {
-    version: `teacher-${key}`,
-    architecture: 'reference-resnet',
-  });
+  const { bytes } = await encodeModelArtifact(
+    chosen.model,
+    { version: `teacher-${key}`, architecture: 'reference-resnet' },
+    data.train,
+  );
   await writeFile(`${modelPath}.tmp`, bytes);
   await rename(`${modelPath}.tmp`, modelPath);
   await writeFile(infoPath, JSON.stringify({ accuracy: chosen.accuracy, recipe: chosen.recipe }));

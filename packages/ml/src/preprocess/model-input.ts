@@ -1,5 +1,6 @@
 import {
   ColorMode,
+  colorModeToJSON,
   Dtype,
   dtypeToJSON,
   ResizeMethod,
@@ -10,7 +11,7 @@ import {
 } from '@noisystudent/proto';
 
 import { decodeImage } from '../data/image-folder.js';
-import { InvalidArgument } from '../errors.js';
+import { InvalidArgument } from '@noisystudent/core';
 
 /** What a model takes, resolved once from its metadata: every request is checked against it. */
 export interface ModelInputSpec {
@@ -30,8 +31,8 @@ export function inputSize(spec: ModelInputSpec): number {
 }
 
 /**
- * The input spec of a model from its metadata: `preprocessing` when present, otherwise the input
- * shape with 0–255 pixels passed unchanged and bilinear resizing (model.proto's defaults).
+ * The input spec of a model from its metadata's `preprocessing`, which every artifact must carry
+ * (model.proto: receivers reject an unspecified color mode or resize method).
  */
 export function modelInputSpec(metadata: ModelMetadata): ModelInputSpec {
   const [height, width, channels] = metadata.inputShape;
@@ -42,25 +43,27 @@ export function modelInputSpec(metadata: ModelMetadata): ModelInputSpec {
       `expected [height, width, 1 or 3], got [${metadata.inputShape.join(', ')}]`,
     );
   }
-  const identity = { scale: new Array<number>(channels).fill(1), offset: new Array<number>(channels).fill(0) };
-  if (preprocessing === undefined) return { height, width, channels, kernel: 'linear', ...identity };
-  if (preprocessing.colorMode !== ColorMode.UNSPECIFIED) {
-    const expected = preprocessing.colorMode === ColorMode.GRAYSCALE ? 1 : 3;
-    if (expected !== channels) {
-      throw new InvalidArgument('metadata.preprocessing.colorMode', `expected ${channels} channels, got ${expected}`);
-    }
+  if (preprocessing === undefined) {
+    throw new InvalidArgument(
+      'metadata.preprocessing',
+      "expected how the model's input is made (size, color mode, resize method, normalization), got none",
+    );
   }
-  const kernel = preprocessing.resizeMethod === ResizeMethod.NEAREST ? 'nearest' : 'linear';
-  if (
-    preprocessing.resizeMethod !== ResizeMethod.UNSPECIFIED &&
-    preprocessing.resizeMethod !== ResizeMethod.BILINEAR &&
-    preprocessing.resizeMethod !== ResizeMethod.NEAREST
-  ) {
+  const colorMode = channels === 1 ? ColorMode.GRAYSCALE : ColorMode.RGB;
+  if (preprocessing.colorMode !== colorMode) {
+    throw new InvalidArgument(
+      'metadata.preprocessing.colorMode',
+      `expected ${colorModeToJSON(colorMode)} (the model takes ${channels} channel${channels === 1 ? '' : 's'}), got ${colorModeToJSON(preprocessing.colorMode)}`,
+    );
+  }
+  if (preprocessing.resizeMethod !== ResizeMethod.BILINEAR && preprocessing.resizeMethod !== ResizeMethod.NEAREST) {
     throw new InvalidArgument(
       'metadata.preprocessing.resizeMethod',
       `expected BILINEAR or NEAREST, got ${resizeMethodToJSON(preprocessing.resizeMethod)}`,
     );
   }
+  const kernel = preprocessing.resizeMethod === ResizeMethod.NEAREST ? 'nearest' : 'linear';
+  const identity = { scale: new Array<number>(channels).fill(1), offset: new Array<number>(channels).fill(0) };
   const normalization = preprocessing.normalization;
   if (normalization === undefined) return { height, width, channels, kernel, ...identity };
   if (normalization.$case === 'rescale') {

@@ -21,14 +21,17 @@ export async function makeTestArtifact(options: TestArtifactOptions): Promise<En
   const inputShape = options.inputShape ?? [28, 28, 1];
   const model = buildReferenceResNet({ seed: options.seed ?? 1, inputShape });
   try {
-    return await encodeModelArtifact(model, {
-      version: options.version,
-      parentVersion: options.parentVersion ?? '',
-      architecture: 'reference-resnet',
-      inputShape,
-      classNames: [...FASHION_MNIST_CLASSES],
-      createdAt: new Date(0),
-    });
+    const [height, width, channels] = inputShape;
+    return await encodeModelArtifact(
+      model,
+      {
+        version: options.version,
+        parentVersion: options.parentVersion ?? '',
+        architecture: 'reference-resnet',
+        createdAt: new Date(0),
+      },
+      { height, width, channels, classNames: FASHION_MNIST_CLASSES },
+    );
   } finally {
     model.dispose();
   }

@@ -2,7 +2,7 @@
 // whose answers mean something, for integration tests and service benchmarks.
 import { encodeModelArtifact, type EncodedArtifact } from '../artifact/model-artifact.js';
 import { initBackend } from '../backend/select-backend.js';
-import { FASHION_MNIST_CLASSES, loadFashionMnist } from '../data/fashion-mnist.js';
+import { loadFashionMnist } from '../data/fashion-mnist.js';
 import { buildReferenceResNet } from '../models/reference-resnet.js';
 import { trainModel } from '../train/train-model.js';
 
@@ -45,13 +45,16 @@ export async function trainedFashionArtifact(options: TrainedArtifactOptions): P
         progressEverySeconds: 0,
       },
     );
-    return await encodeModelArtifact(model, {
-      version: options.version,
-      parentVersion: options.parentVersion ?? '',
-      architecture: 'reference-resnet',
-      classNames: [...FASHION_MNIST_CLASSES],
-      createdAt: new Date(0),
-    });
+    return await encodeModelArtifact(
+      model,
+      {
+        version: options.version,
+        parentVersion: options.parentVersion ?? '',
+        architecture: 'reference-resnet',
+        createdAt: new Date(0),
+      },
+      train,
+    );
   } finally {
     model.dispose();
   }

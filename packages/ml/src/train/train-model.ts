@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
 import { randAugment } from '../augment/rand-augment.js';
+import { PIXEL_SCALE } from '../preprocess/training-input.js';
 import { BatchSampler, validateTrainingSet, type TrainingSet } from './batches.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { clearNoiseStep, setNoiseStep } from './noise-seed.js';
@@ -141,7 +142,7 @@ export async function trainModel(
           options.randAugment === undefined
             ? raw
             : randAugment(raw, { ...options.randAugment, seed: (options.seed * 1_000_003 + step) >>> 0 });
-        const inputs = tf.div(noised, 255);
+        const inputs = tf.mul(noised, PIXEL_SCALE);
         const targets = tf.tensor2d(targetValues, [batchSize, labeled.classes]);
         const result = optimizer.minimize(() => {
           const probabilities = model.apply(inputs, { training: true }) as tf.Tensor;

@@ -26,8 +26,8 @@ import { openRegistry } from '@noisystudent/registry';
 import { startNatsServer } from '@noisystudent/registry/testing';
 import { connect } from 'nats';
 
-import { labelerNames, shardSubject } from '../names.js';
-import { readShards, shardOutcomes } from '../shard-outcomes.js';
+import { natsNames, shardSubject } from '@noisystudent/core';
+import { readShards, shardOutcomes } from '../testing/shard-outcomes.js';
 
 interface BenchOptions {
   json: boolean;
@@ -239,7 +239,7 @@ runMain('bench:pipeline', async () => {
     );
     labelerClient.close();
 
-    const names = labelerNames('bench');
+    const names = natsNames('bench');
     const jsm = await nc.jetstreamManager();
     const shards = await readShards(jsm, names.shardsStream, shardSubject(names, 'bench1'));
     const outcome = shardOutcomes(shards);

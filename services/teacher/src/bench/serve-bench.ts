@@ -173,11 +173,11 @@ runMain('bench:serve', async () => {
   const loadBefore = loadavg()[0] ?? 0;
   const backend = await initBackend({ log: options.json ? () => undefined : say });
   const model = buildReferenceResNet({ seed: 1 });
-  const artifact = await encodeModelArtifact(model, {
-    version: 'bench',
-    architecture: 'reference-resnet',
-    classNames: [...FASHION_MNIST_CLASSES],
-  });
+  const artifact = await encodeModelArtifact(
+    model,
+    { version: 'bench', architecture: 'reference-resnet' },
+    { height: 28, width: 28, channels: 1, classNames: FASHION_MNIST_CLASSES },
+  );
   const loaded = (await decodeModelArtifact(artifact.bytes)).model;
   model.dispose();
   // Like for like: the service serves the batch-norm-folded copy, so the in-process figure does too.

@@ -1,0 +1,28 @@
+// @noisystudent/core: dependency-free basics every package shares (DESIGN.md §2).
+export {
+  Conflict,
+  FailedPrecondition,
+  InvalidArgument,
+  NotFound,
+  NsError,
+  ResourceExhausted,
+  Unavailable,
+  isNsError,
+  type NsErrorCode,
+} from './errors.js';
+export {
+  DEFAULT_PREFIX,
+  MODEL_VERSION_PATTERN,
+  NAME_PREFIX_PATTERN,
+  TEACHER_KEY,
+  artifactName,
+  checkVersion,
+  eventsSubject,
+  labelingConsumer,
+  natsNames,
+  shardSubject,
+  unlabeledSubject,
+  versionOfArtifactName,
+  type NatsNames,
+} from './names.js';
+export { isSha256Hex, sha256Hex } from './sha256.js';
