@@ -6,3 +6,4 @@ export { startMetricsServer, type MetricsServer } from './metrics-server.js';
 export { onShutdownSignal } from './shutdown.js';
 export { HealthClient, type HealthStatus } from './health-client.js';
 export { runServiceMain, type ServiceMainSpec } from './service-main.js';
+export { serveBoundedDuplex, type BoundedDuplexOptions, type BoundedDuplexState } from './bounded-duplex.js';

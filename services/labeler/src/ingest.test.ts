@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 
 import { credentials, status, type ClientDuplexStream, type ServerDuplexStream } from '@grpc/grpc-js';
-import { modelInputSpec, type ModelInputSpec } from '@noisystudent/ml';
+import { modelInputSpec, trainingPreprocessing, type ModelInputSpec } from '@noisystudent/ml';
 import {
   Dtype,
   LabelerClient,
@@ -37,7 +37,12 @@ import { DEFAULT_RETENTION, ensureStreams } from './streams.js';
 const SIDE = 28;
 const PIXELS = SIDE * SIDE;
 /** The input of a 28×28 grayscale model: what `inputSpec()` returns once a teacher serves. */
-const SPEC: ModelInputSpec = modelInputSpec(ModelMetadata.fromPartial({ inputShape: [SIDE, SIDE, 1] }));
+const SPEC: ModelInputSpec = modelInputSpec(
+  ModelMetadata.fromPartial({
+    inputShape: [SIDE, SIDE, 1],
+    preprocessing: trainingPreprocessing({ height: SIDE, width: SIDE, channels: 1, classNames: [] }),
+  }),
+);
 const log = createLogger({ service: 'labeler-test', level: 'silent' });
 
 function pixels(index: number): Buffer {

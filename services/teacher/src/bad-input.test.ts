@@ -224,7 +224,7 @@ const badPredicts: BadPredict[] = [
     name: 'top_k larger than the number of classes',
     request: () => ({ images: [goodImage(49)], topK: 11 }),
     code: status.INVALID_ARGUMENT,
-    message: "top_k: expected at most 10 (the model's classes), got 11",
+    message: "top_k: expected at most 10 (the model's outputs), got 11",
   },
 ];
 
@@ -273,7 +273,7 @@ describe('the teacher refusing bad input', () => {
       ['bad-shape', "image.tensor.shape: expected [28, 28, 1] (the model's height, width, channels), got [32, 32, 3]"],
       ['nan', 'image.tensor.data: expected finite pixel values, got NaN at element 7'],
       ['no-image', 'image: expected an image: encoded PNG/JPEG bytes or a tensor, got neither'],
-      ['big-top-k', "top_k: expected at most 10 (the model's classes), got 11"],
+      ['big-top-k', "top_k: expected at most 10 (the model's outputs), got 11"],
     ];
     for (const [id, message] of refusals) {
       expect(byId.get(id)?.result, `answer to "${id}"`).toEqual({

@@ -21,6 +21,12 @@ export class TeacherMetrics {
     help: 'Images predicted.',
     registers: [this.registry],
   });
+  readonly streamReadPauses = new Counter({
+    name: 'teacher_stream_read_pauses_total',
+    help: 'Times a PredictStream stopped reading: too many requests unanswered (in_flight) or the caller not taking its answers (caller_not_reading).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly queueSeconds = new Histogram({
     name: 'teacher_queue_seconds',
     help: 'Time a request waited in the batcher queue.',

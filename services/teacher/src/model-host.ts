@@ -15,6 +15,8 @@ export interface LoadedModel {
   sha256: string;
   /** Batch normalisations folded into the convolutions of the served copy. */
   foldedBatchNorms: number;
+  /** Units of the model's output: the bound of top_k. */
+  classCount: number;
   loadMs: number;
 }
 
@@ -106,8 +108,8 @@ export class ModelHost {
       bytes.buffer as ArrayBuffer,
     ]);
     if (reply.type !== 'loaded') throw new Error(`unexpected reply ${reply.type} to load`);
-    const { modelId, metadata, foldedBatchNorms, loadMs } = reply;
-    return { modelId, metadata, sha256: reply.sha256, foldedBatchNorms, loadMs };
+    const { modelId, metadata, foldedBatchNorms, classCount, loadMs } = reply;
+    return { modelId, metadata, sha256: reply.sha256, foldedBatchNorms, classCount, loadMs };
   }
 
   /** `input` is count images, each height × width × channels, already preprocessed; it is transferred. */

@@ -25,6 +25,8 @@ export type WorkerReply =
       sha256: string;
       /** Batch normalisations folded into the convolutions of the served copy. */
       foldedBatchNorms: number;
+      /** Units of the model's output: the bound of top_k. */
+      classCount: number;
       loadMs: number;
     }
   | { type: 'predicted'; requestId: number; probabilities: Float32Array; computeMs: number }

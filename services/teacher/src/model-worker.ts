@@ -43,12 +43,15 @@ async function handle(request: WorkerRequest): Promise<void> {
       // (one pass over each activation instead of three); the trained layers model is not kept.
       const { model, folded } = await foldBatchNorm(trained).finally(() => trained.dispose());
       const foldedBatchNorms = folded.batchNorms.length;
+      let classCount: number;
       try {
         // Warm-up: the first predict at a batch size builds kernels and buffers; do it before serving.
         const [height, width, channels] = metadata.inputShape;
-        tf.tidy(() => {
+        classCount = tf.tidy(() => {
           const zeros = tf.zeros([request.warmupBatchSize, height ?? 1, width ?? 1, channels ?? 1]);
-          (model.predictOnBatch(zeros) as tf.Tensor).dataSync();
+          const output = model.predictOnBatch(zeros) as tf.Tensor;
+          output.dataSync();
+          return output.shape[1] ?? 0;
         });
       } catch (error) {
         model.dispose();
@@ -63,6 +66,7 @@ async function handle(request: WorkerRequest): Promise<void> {
         metadata,
         sha256,
         foldedBatchNorms,
+        classCount,
         loadMs: performance.now() - started,
       });
       return;

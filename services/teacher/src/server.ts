@@ -1,5 +1,3 @@
-import { setMaxListeners } from 'node:events';
-
 import { status, type ServerDuplexStream, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import { InvalidArgument } from '@noisystudent/core';
 import {
@@ -11,7 +9,7 @@ import {
   type PredictStreamResponse,
   type TeacherServer,
 } from '@noisystudent/proto';
-import { toGrpcStatus, toServiceError, type Logger } from '@noisystudent/runtime';
+import { serveBoundedDuplex, toGrpcStatus, toServiceError, type Logger } from '@noisystudent/runtime';
 
 import type { TeacherMetrics } from './metrics.js';
 import type { ModelSlot } from './model-slot.js';
@@ -49,7 +47,7 @@ export function teacherHandlers(parts: Parts): TeacherServer {
       const run = async (): Promise<PredictResponse> => {
         const { images, topK } = call.request;
         checkImageCount(images.length, limits.maxImagesPerRequest);
-        checkTopK(topK, slot.require().classNames.length, 'top_k');
+        checkTopK(topK, slot.require().classCount, 'top_k');
         const { rows, model } = await predictor.predict(images, {
           signal: controller.signal,
           deadline: deadlineOf(call),
@@ -73,64 +71,41 @@ export function teacherHandlers(parts: Parts): TeacherServer {
     },
 
     predictStream(call: ServerDuplexStream<PredictStreamRequest, PredictStreamResponse>): void {
-      const controller = new AbortController();
-      // Every queued request of the stream listens to this one signal.
-      setMaxListeners(0, controller.signal);
-      let unanswered = 0;
-      let paused = false;
-      let ended = false;
-      call.on('cancelled', () => controller.abort('stream cancelled by the caller'));
-      const finishIfDone = (): void => {
-        if (ended && unanswered === 0) call.end();
-      };
-      const answer = async (request: PredictStreamRequest): Promise<PredictStreamResponse> => {
-        try {
-          if (request.id === '') throw new InvalidArgument('id', 'expected a non-empty request id, got ""');
-          checkTopK(request.topK, slot.require().classNames.length, 'top_k');
-          const { rows, model } = await predictor.predict([request.image], {
-            signal: controller.signal,
-            deadline: deadlineOf(call),
-            field: 'image',
-          });
-          metrics.images.inc(rows.length);
-          outcome('PredictStream');
-          const row = rows[0] ?? new Float32Array();
-          return {
-            id: request.id,
-            result: { $case: 'prediction', value: toClassProbabilities(row, model.classNames, request.topK) },
-            modelVersion: model.version,
-          };
-        } catch (error) {
-          outcome('PredictStream', error);
-          const { code, details } = toGrpcStatus(error);
-          return {
-            id: request.id,
-            result: { $case: 'error', value: { code, message: details } },
-            modelVersion: slot.model?.version ?? '',
-          };
-        }
-      };
-      call.on('data', (request: PredictStreamRequest) => {
-        unanswered++;
-        if (!paused && unanswered >= limits.maxStreamInFlight) {
-          paused = true;
-          call.pause();
-        }
-        void answer(request).then((response) => {
-          unanswered--;
-          if (!call.cancelled && !call.destroyed) call.write(response);
-          if (paused && unanswered <= limits.maxStreamInFlight / 2) {
-            paused = false;
-            call.resume();
+      serveBoundedDuplex(call, {
+        maxInFlight: limits.maxStreamInFlight,
+        answer: async (request, signal): Promise<PredictStreamResponse> => {
+          try {
+            if (request.id === '') throw new InvalidArgument('id', 'expected a non-empty request id, got ""');
+            checkTopK(request.topK, slot.require().classCount, 'top_k');
+            const { rows, model } = await predictor.predict([request.image], {
+              signal,
+              deadline: deadlineOf(call),
+              field: 'image',
+            });
+            metrics.images.inc(rows.length);
+            outcome('PredictStream');
+            const row = rows[0] ?? new Float32Array();
+            return {
+              id: request.id,
+              result: { $case: 'prediction', value: toClassProbabilities(row, model.classNames, request.topK) },
+              modelVersion: model.version,
+            };
+          } catch (error) {
+            outcome('PredictStream', error);
+            const { code, details } = toGrpcStatus(error);
+            return {
+              id: request.id,
+              result: { $case: 'error', value: { code, message: details } },
+              modelVersion: slot.model?.version ?? '',
+            };
           }
-          finishIfDone();
-        });
+        },
+        onFlow: (event, state) => {
+          if (event === 'paused') {
+            metrics.streamReadPauses.inc({ reason: state.writeBlocked ? 'caller_not_reading' : 'in_flight' });
+          }
+        },
       });
-      call.on('end', () => {
-        ended = true;
-        finishIfDone();
-      });
-      call.on('error', (error) => log.debug({ err: error }, 'PredictStream ended with an error'));
     },
 
     getModelInfo(
@@ -149,9 +124,9 @@ export function teacherHandlers(parts: Parts): TeacherServer {
   };
 }
 
-function checkTopK(topK: number, classes: number, field: string): void {
-  if (topK > classes)
-    throw new InvalidArgument(field, `expected at most ${classes} (the model's classes), got ${topK}`);
+function checkTopK(topK: number, classCount: number, field: string): void {
+  if (topK > classCount)
+    throw new InvalidArgument(field, `expected at most ${classCount} (the model's outputs), got ${topK}`);
 }
 
 /** The call's deadline in ms since the epoch (Infinity when the caller set none). */
