@@ -4,12 +4,12 @@ import { join } from 'node:path';
 
 import { status } from '@grpc/grpc-js';
 import * as tf from '@tensorflow/tfjs-core';
-import { decodeModelArtifact, initBackend } from '@noisystudent/ml';
+import { decodeModelArtifact, initBackend, PIXEL_SCALE } from '@noisystudent/ml';
 import { makeTestArtifact, seededValues } from '@noisystudent/ml/testing';
 import { Dtype, type Image } from '@noisystudent/proto';
 import { createLogger } from '@noisystudent/runtime';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { connectTeacher, type TestTeacherClient } from '../../../test/support/teacher-client.js';
 import { teacherConfig } from './config.js';
@@ -28,6 +28,7 @@ const uint8Tensor = (pixels: Uint8Array): Image => ({
 });
 
 let directory: string;
+let modelFile: string;
 let teacher: Teacher;
 let client: TestTeacherClient;
 let expected: (pixels: Uint8Array[]) => Float32Array[];
@@ -38,17 +39,15 @@ beforeAll(async () => {
   const reference = await decodeModelArtifact(artifact.bytes);
   expected = (images) =>
     tf.tidy(() => {
-      const input = tf.tensor4d(Float32Array.from(images.flatMap((image) => Array.from(image))), [
-        images.length,
-        28,
-        28,
-        1,
-      ]);
+      const input = tf.tensor4d(
+        Float32Array.from(images.flatMap((image) => Array.from(image, (pixel) => pixel * PIXEL_SCALE))),
+        [images.length, 28, 28, 1],
+      );
       const probabilities = (reference.model.predictOnBatch(input) as tf.Tensor).dataSync() as Float32Array;
       return images.map((_, index) => probabilities.slice(index * 10, (index + 1) * 10));
     });
   directory = await mkdtemp(join(tmpdir(), 'ns-teacher-'));
-  const modelFile = join(directory, 'v1.nsmodel');
+  modelFile = join(directory, 'v1.nsmodel');
   await writeFile(modelFile, artifact.bytes);
   const config = teacherConfig({ port: 0, metricsPort: 0, modelFile, maxBatchSize: 8, maxQueueDelayMs: 2 }, {});
   teacher = await startTeacher(config, createLogger({ service: 'teacher', level: 'silent' }));
@@ -142,11 +141,64 @@ describe('the teacher service serving a model file', () => {
     expect(await Promise.race([big, health])).toBe('health SERVING');
     expect(await big).toBe('predict');
   });
+});
 
-  it('refuses a request that waited past its deadline with DEADLINE_EXCEEDED', async () => {
-    await expect(client.predict({ images: pixelImages(1, 7).map(uint8Tensor) }, 0)).rejects.toMatchObject({
-      code: status.DEADLINE_EXCEEDED,
-    });
-    expect(await client.health()).toBe('SERVING');
+/** A metric as prom-client reads it back: samples, each with its labels (and, for a histogram, its name). */
+interface MetricReading {
+  get(): Promise<{ values: Array<{ value: number; labels: object; metricName?: string }> }>;
+}
+
+/** The sum of the samples of `metric` named `sample` (a histogram's `_count`, `_sum`) whose labels include `labels`. */
+async function sampleSum(metric: MetricReading, sample?: string, labels: Record<string, string> = {}): Promise<number> {
+  return (await metric.get()).values
+    .filter((value) => sample === undefined || value.metricName === sample)
+    .filter((value) =>
+      Object.entries(labels).every(([key, label]) => (value.labels as Record<string, unknown>)[key] === label),
+    )
+    .reduce((sum, value) => sum + value.value, 0);
+}
+
+describe('the teacher service holding requests in its queue', () => {
+  it('drops a request whose deadline passes while it waits in the queue, before compute', async () => {
+    // A batch leaves only when 4 images wait (the queue delay is far longer than the test): the
+    // lone request below can only leave the queue by expiring there.
+    const config = teacherConfig(
+      { port: 0, metricsPort: 0, modelFile, maxBatchSize: 4, maxQueueDelayMs: 600_000, maxInFlightBatches: 1 },
+      {},
+    );
+    const held = await startTeacher(config, createLogger({ service: 'teacher', level: 'silent' }));
+    const heldClient = connectTeacher(held.port);
+    try {
+      await held.serving('v1');
+      const expiring = heldClient.predict({ images: pixelImages(1, 7).map(uint8Tensor) }, 1_500);
+      // It reached the server: one image waits in the batcher.
+      await vi.waitFor(() => expect(held.queuedImages()).toBe(1), { timeout: 1_500, interval: 5 });
+      await expect(expiring).rejects.toMatchObject({ code: status.DEADLINE_EXCEEDED });
+      // The server took it out of the queue itself; nothing else would have in 600 s.
+      await vi.waitFor(() => expect(held.queuedImages()).toBe(0), { timeout: 10_000, interval: 10 });
+
+      // A full batch runs at once, without the dropped image.
+      const answer = await heldClient.predict({ images: pixelImages(4, 40).map(uint8Tensor) });
+      expect(answer.predictions).toHaveLength(4);
+      expect(answer.modelVersion).toBe('v1');
+      // The model saw one batch of 4 images: the expired request never reached it.
+      const { batchSize, queueSeconds, images, requests } = held.metrics;
+      expect(await sampleSum(batchSize, 'teacher_batch_size_count')).toBe(1);
+      expect(await sampleSum(batchSize, 'teacher_batch_size_sum')).toBe(4);
+      expect(await sampleSum(queueSeconds, 'teacher_queue_seconds_count')).toBe(1);
+      expect(await sampleSum(images)).toBe(4);
+      expect(await sampleSum(requests, undefined, { rpc: 'Predict', outcome: 'ok' })).toBe(1);
+      // grpc-js cancels the call at its deadline, so the drop is counted as cancelled (or, when the
+      // batcher notices first, deadline_exceeded): either way one request, not answered.
+      expect(await sampleSum(requests, undefined, { rpc: 'Predict' })).toBe(2);
+      expect(
+        (await sampleSum(requests, undefined, { rpc: 'Predict', outcome: 'cancelled' })) +
+          (await sampleSum(requests, undefined, { rpc: 'Predict', outcome: 'deadline_exceeded' })),
+      ).toBe(1);
+      expect(await heldClient.health()).toBe('SERVING');
+    } finally {
+      heldClient.close();
+      await held.stop();
+    }
   });
 });
