@@ -1,5 +1,6 @@
 // The parts of the teacher every deployment relies on besides Predict: reflection, /metrics,
 // and a graceful shutdown that finishes what it accepted.
+import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -8,9 +9,9 @@ import { dirname, join } from 'node:path';
 import { credentials, loadPackageDefinition, status, type Client, type ClientDuplexStream } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { makeTestArtifact, seededValues } from '@noisystudent/ml/testing';
-import { Dtype, type Image } from '@noisystudent/proto';
+import { Dtype, type Image, type PredictStreamRequest, type PredictStreamResponse } from '@noisystudent/proto';
 import { createLogger } from '@noisystudent/runtime';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { connectTeacher } from '../../../test/support/teacher-client.js';
 import { teacherConfig } from './config.js';
@@ -45,6 +46,30 @@ async function start(overrides: Record<string, unknown> = {}): Promise<Teacher> 
   const teacher = await startTeacher(config, createLogger({ service: 'teacher', level: 'silent' }));
   await teacher.serving('v1');
   return teacher;
+}
+
+type PredictStreamCall = ClientDuplexStream<PredictStreamRequest, PredictStreamResponse>;
+
+/** The answers of a PredictStream as they arrive; `first(n)` waits for n of them, `ended` for the server's end. */
+function collectAnswers(stream: PredictStreamCall): {
+  first(count: number): Promise<PredictStreamResponse[]>;
+  ended: Promise<void>;
+} {
+  const answers: PredictStreamResponse[] = [];
+  stream.on('data', (answer: PredictStreamResponse) => answers.push(answer));
+  const ended = new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve);
+    stream.on('error', reject);
+  });
+  // A test that fails cancels the stream in its cleanup; that error is not a second failure.
+  ended.catch(() => undefined);
+  return {
+    ended,
+    first: async (count) => {
+      while (answers.length < count) await once(stream, 'data');
+      return answers.slice(0, count);
+    },
+  };
 }
 
 type ReflectionStream = ClientDuplexStream<
@@ -106,19 +131,53 @@ describe('the teacher service', () => {
   });
 
   it('shuts down gracefully: requests already accepted are answered, later ones refused', async () => {
-    // A long queue delay keeps the accepted requests waiting in the queue when stop() begins.
-    const teacher = await start({ maxQueueDelayMs: 10_000, maxBatchSize: 64 });
+    // A long queue delay keeps the accepted requests waiting in the queue when stop() begins; a
+    // long shutdown timeout lets the open stream below hold stop() for as long as the test needs.
+    const teacher = await start({ maxQueueDelayMs: 600_000, maxBatchSize: 64, shutdownTimeoutMs: 60_000 });
     const client = connectTeacher(teacher.port);
+    const stream: PredictStreamCall = client.raw.predictStream();
+    const answers = collectAnswers(stream);
     try {
       const accepted = Array.from({ length: 5 }, () => client.predict({ images: [image] }));
-      // Wait until all five are queued (the event loop turns while the calls arrive).
-      while (teacher.queuedImages() < 5) await new Promise((resolve) => setImmediate(resolve));
-      const stopping = teacher.stop();
-      const answers = await Promise.all(accepted);
-      expect(answers.map((answer) => answer.modelVersion)).toEqual(['v1', 'v1', 'v1', 'v1', 'v1']);
+      for (const id of ['s0', 's1', 's2']) stream.write({ id, image, topK: 0 });
+      // Wait until all eight are queued (the event loop turns while the calls arrive).
+      await vi.waitFor(() => expect(teacher.queuedImages()).toBe(8), { timeout: 10_000, interval: 5 });
+      let stopped = false;
+      const stopping = teacher.stop().then(() => (stopped = true));
+      const answered = await Promise.all(accepted);
+      expect(answered.map((answer) => answer.modelVersion)).toEqual(['v1', 'v1', 'v1', 'v1', 'v1']);
+      const streamed = await answers.first(3);
+      expect(streamed.map((answer) => [answer.id, answer.result?.$case, answer.modelVersion]).sort()).toEqual([
+        ['s0', 'prediction', 'v1'],
+        ['s1', 'prediction', 'v1'],
+        ['s2', 'prediction', 'v1'],
+      ]);
+
+      // stop() now waits for the stream, still open: new work is refused meanwhile, on the open
+      // stream and on a new connection, and none of it reaches the model.
+      expect(stopped).toBe(false);
+      stream.write({ id: 'late', image, topK: 0 });
+      const late = (await answers.first(4))[3];
+      expect(late).toEqual({
+        id: 'late',
+        result: {
+          $case: 'error',
+          value: { code: status.UNAVAILABLE, message: 'teacher: shutting down; send the request to another replica' },
+        },
+        modelVersion: 'v1',
+      });
+      const newcomer = connectTeacher(teacher.port);
+      await expect(newcomer.predict({ images: [image] }, 5_000)).rejects.toMatchObject({ code: status.UNAVAILABLE });
+      newcomer.close();
+      expect(stopped).toBe(false);
+      expect((await teacher.metrics.images.get()).values[0]?.value).toBe(8);
+
+      stream.end();
+      await answers.ended;
       await stopping;
       await expect(client.predict({ images: [image] }, 2_000)).rejects.toMatchObject({ code: status.UNAVAILABLE });
     } finally {
+      stream.cancel();
       client.close();
       await teacher.stop();
     }
