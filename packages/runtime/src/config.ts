@@ -17,9 +17,9 @@ export class ConfigError extends Error {
 
 /**
  * Parses a service's settings once, at start (STYLE.md): each key of `schema` comes from its flag
- * (`flags[key]`, already parsed by commander), else from the environment (`envName(key, prefix)`),
- * else the schema's default. Every bad value is reported at once, each naming the setting, its
- * flag and variable, what is allowed and what was given.
+ * (`flags[key]`, already parsed by commander), else from the environment (`envName(key, prefix)`,
+ * unless empty), else the schema's default. Every bad value is reported at once, each naming the
+ * setting, its flag and variable, what is allowed and what was given.
  */
 export function parseConfig<Schema extends z.ZodObject>(
   schema: Schema,
@@ -29,7 +29,9 @@ export function parseConfig<Schema extends z.ZodObject>(
 ): z.infer<Schema> {
   const input: Record<string, unknown> = {};
   for (const key of Object.keys(schema.shape)) {
-    const value = flags[key] ?? env[envName(key, envPrefix)];
+    // An empty variable (`NS_X_PORT=` in an env file) is unset: coerced, it would be the number 0.
+    const fromEnv = env[envName(key, envPrefix)] || undefined;
+    const value = flags[key] ?? fromEnv;
     if (value !== undefined) input[key] = value;
   }
   const result = schema.safeParse(input);
