@@ -69,7 +69,7 @@ beforeAll(async () => {
   registry = await openRegistry(nc, { prefix: PREFIX });
   await promote('v1', 1);
   teacher = await startTeacher(
-    teacherConfig({ port: 0, metricsPort: 0, natsUrl: server.url, registryPrefix: PREFIX, maxBatchSize: 64 }, {}),
+    teacherConfig({ port: 0, metricsPort: 0, natsUrl: server.url, prefix: PREFIX, maxBatchSize: 64 }, {}),
     silent,
   );
   await teacher.serving('v1');

@@ -3,13 +3,22 @@ import { readFile } from 'node:fs/promises';
 import { InvalidArgument, NotFound, sha256Hex } from '@noisystudent/core';
 import { ModelArtifact, TeacherPointer } from '@noisystudent/proto';
 
-import type { TeacherSource } from './hot-swap.js';
+import type { TeacherWatch } from './types.js';
+
+/**
+ * Where a service finds "the teacher": its pointer, followed with `followTeacher`, and the
+ * artifact of each version. The registry is one; `fileTeacherSource` serves one artifact file.
+ */
+export interface TeacherSource {
+  watchTeacher(): TeacherWatch;
+  getArtifact(version: string, expectedSha256?: string): Promise<{ bytes: Uint8Array }>;
+}
 
 /**
  * One artifact file as the teacher's model source (`--model-file`): serving without NATS, e.g. on
  * a laptop or behind an app that ships its model. It reports one pointer, for the file's version.
  */
-export async function fileSource(path: string): Promise<TeacherSource> {
+export async function fileTeacherSource(path: string): Promise<TeacherSource> {
   const bytes = new Uint8Array(await readFile(path));
   let version: string;
   try {

@@ -1,4 +1,10 @@
-import { credentials, loadPackageDefinition, type Client, type ServiceError } from '@grpc/grpc-js';
+import {
+  credentials,
+  loadPackageDefinition,
+  type Client,
+  type ClientReadableStream,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath } from 'grpc-health-check';
 
@@ -10,6 +16,7 @@ interface HealthStub extends Client {
     options: { deadline: number },
     callback: (error: ServiceError | null, response: { status: HealthStatus }) => void,
   ): void;
+  watch(request: { service: string }): ClientReadableStream<{ status: HealthStatus }>;
 }
 
 /** A grpc.health.v1 client: what load balancers, nsctl and the services ask of each other. */
@@ -34,6 +41,30 @@ export class HealthClient {
         error === null ? resolve(response.status) : reject(error),
       ),
     );
+  }
+
+  /**
+   * Resolves once `service` reports `wanted` (Health.Watch: each change is pushed, nothing is
+   * polled); rejects after `timeoutMs` with the last status seen, or when the server goes away.
+   */
+  waitFor(wanted: HealthStatus = 'SERVING', service = '', timeoutMs = 60_000): Promise<void> {
+    const stream = this.stub.watch({ service });
+    let last: HealthStatus | 'none' = 'none';
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`health of "${service}": not ${wanted} after ${timeoutMs} ms (last ${last})`));
+      }, timeoutMs);
+      stream.on('data', (response: { status: HealthStatus }) => {
+        last = response.status;
+        if (response.status !== wanted) return;
+        clearTimeout(timer);
+        resolve();
+      });
+      stream.on('error', (error: ServiceError) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+    }).finally(() => stream.cancel());
   }
 
   close(): void {

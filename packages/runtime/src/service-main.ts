@@ -4,6 +4,7 @@ import type { z } from 'zod';
 
 import { ConfigError, configOptions } from './config.js';
 import { createLogger, type Logger } from './logger.js';
+import { announceListening } from './service-process.js';
 import { onShutdownSignal } from './shutdown.js';
 
 export interface ServiceMainSpec<Config extends { logLevel: LevelWithSilent }> {
@@ -15,12 +16,14 @@ export interface ServiceMainSpec<Config extends { logLevel: LevelWithSilent }> {
   envPrefix: string;
   /** Flags (as commander parsed them) to the checked config; throws ConfigError naming bad settings. */
   config(flags: Record<string, unknown>): Config;
-  start(config: Config, log: Logger): Promise<{ stop(): Promise<void> }>;
+  start(config: Config, log: Logger): Promise<{ port: number; metricsPort: number; stop(): Promise<void> }>;
 }
 
 /**
  * A service's whole `main.ts`: flags from the config schema, config parsed once (a bad setting
- * prints what is wrong and exits with 2), logger, start, graceful stop on SIGTERM/SIGINT.
+ * prints what is wrong and exits with 2), logger, start, then the readiness message to a parent
+ * that spawned it (`spawnService`), graceful stop on SIGTERM/SIGINT. A start that fails is logged
+ * and exits with 1.
  */
 export async function runServiceMain<Config extends { logLevel: LevelWithSilent }>(
   spec: ServiceMainSpec<Config>,
@@ -37,6 +40,16 @@ export async function runServiceMain<Config extends { logLevel: LevelWithSilent 
     process.exit(2);
   }
   const log = createLogger({ service: spec.name, level: config.logLevel });
-  const service = await spec.start(config, log);
+  let service: Awaited<ReturnType<typeof spec.start>>;
+  try {
+    service = await spec.start(config, log);
+  } catch (error) {
+    log.fatal(
+      { err: error },
+      `${spec.name} could not start: ${error instanceof Error ? error.message : String(error)}`,
+    );
+    process.exit(1);
+  }
   onShutdownSignal(() => service.stop(), log);
+  announceListening({ service: spec.name, port: service.port, metricsPort: service.metricsPort });
 }

@@ -1,25 +1,14 @@
-import { parseConfig } from '@noisystudent/runtime';
+import { parseConfig, portSetting, serviceSettings } from '@noisystudent/runtime';
 import { z } from 'zod';
 
-const port = z.coerce.number().int().min(0).max(65_535);
 const positive = z.coerce.number().int().positive();
 const nonNegative = z.coerce.number().min(0);
 
 /** Every setting of the labeler: flag `--window-size`, variable `NS_LABELER_WINDOW_SIZE`, default. */
 export const labelerConfigSchema = z.object({
-  host: z
-    .string()
-    .min(1)
-    .default('127.0.0.1')
-    .describe('address to listen on, gRPC and metrics (0.0.0.0 in a container)'),
-  port: port.default(50052).describe('gRPC port (0: any free port)'),
-  metricsPort: port.default(9465).describe('Prometheus /metrics port (0: any free port)'),
-  natsUrl: z.string().min(1).default('nats://127.0.0.1:4222').describe('NATS server (streams and registry)'),
-  prefix: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]+$/, 'expected letters, digits, - or _')
-    .default('ns')
-    .describe('prefix of every NATS name (NS_UNLABELED, NS_SHARDS, ns_registry, ...)'),
+  ...serviceSettings,
+  port: portSetting(50052, 'gRPC port'),
+  metricsPort: portSetting(9465, 'Prometheus /metrics port'),
   teachers: z
     .string()
     .min(1)
@@ -62,11 +51,6 @@ export const labelerConfigSchema = z.object({
   maxMessageBytes: positive
     .default(16 * 1024 * 1024)
     .describe('largest gRPC request in bytes (bigger: RESOURCE_EXHAUSTED)'),
-  shutdownTimeoutMs: positive.default(10_000).describe('how long shutdown waits for work in progress, ms'),
-  logLevel: z
-    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-    .default('info')
-    .describe('log level'),
 });
 
 export type LabelerConfig = z.infer<typeof labelerConfigSchema>;

@@ -2,8 +2,8 @@ import { EventEmitter } from 'node:events';
 
 import { LabelerService } from '@noisystudent/proto';
 import { openRegistry } from '@noisystudent/registry';
-import { startGrpcServer, startMetricsServer, type Logger } from '@noisystudent/runtime';
-import { connect, type NatsConnection } from 'nats';
+import { connectNats, startGrpcServer, startMetricsServer, type Logger } from '@noisystudent/runtime';
+import type { NatsConnection } from 'nats';
 
 import { targetPerClass, type LabelerConfig } from './config.js';
 import { UnlabeledStore } from './ingest.js';
@@ -40,7 +40,7 @@ export interface Labeler {
  */
 export async function startLabeler(config: LabelerConfig, log: Logger): Promise<Labeler> {
   const names = natsNames(config.prefix);
-  const nats: NatsConnection = await connect({ servers: config.natsUrl, name: 'labeler', maxReconnectAttempts: -1 });
+  const nats: NatsConnection = await connectNats({ servers: config.natsUrl, name: 'labeler', log });
   const jsm = await nats.jetstreamManager();
   const js = nats.jetstream();
   await ensureStreams(jsm, names, {

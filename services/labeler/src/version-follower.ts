@@ -1,15 +1,9 @@
 import { modelInputSpec, type ModelInputSpec } from '@noisystudent/ml';
 import { ModelArtifact, type ModelMetadata, type TeacherPointer } from '@noisystudent/proto';
-import { followTeacher, type TeacherFollowing, type TeacherWatch } from '@noisystudent/registry';
+import { followTeacher, type TeacherFollowing, type TeacherSource } from '@noisystudent/registry';
 import type { Logger } from '@noisystudent/runtime';
 
 import type { LabelingWorker } from './labeling-worker.js';
-
-/** What the follower needs from the registry (@noisystudent/registry's Registry has it). */
-export interface TeacherPointerSource {
-  watchTeacher(): TeacherWatch;
-  getArtifact(version: string, expectedSha256?: string): Promise<{ bytes: Uint8Array }>;
-}
 
 /**
  * Labels with the registry's current teacher (DESIGN.md §5): on each new version it reads the
@@ -25,7 +19,7 @@ export class VersionFollower {
   private readonly listeners: Array<(version: string) => void> = [];
 
   constructor(
-    private readonly source: TeacherPointerSource,
+    private readonly source: TeacherSource,
     private readonly makeWorker: (version: string, metadata: ModelMetadata) => LabelingWorker,
     private readonly log: Logger,
   ) {}

@@ -1,30 +1,20 @@
-import { parseConfig } from '@noisystudent/runtime';
+import { BACKEND_REQUESTS } from '@noisystudent/ml';
+import { parseConfig, portSetting, serviceSettings } from '@noisystudent/runtime';
 import { z } from 'zod';
 
-const port = z.coerce.number().int().min(0).max(65_535);
 const positive = z.coerce.number().int().positive();
 
 /** Every setting of the teacher: flag `--max-batch-size`, variable `NS_TEACHER_MAX_BATCH_SIZE`, default. */
 export const teacherConfigSchema = z
   .object({
-    host: z
-      .string()
-      .min(1)
-      .default('127.0.0.1')
-      .describe('address to listen on, gRPC and metrics (0.0.0.0 in a container)'),
-    port: port.default(50051).describe('gRPC port (0: any free port)'),
-    metricsPort: port.default(9464).describe('Prometheus /metrics port (0: any free port)'),
-    natsUrl: z.string().min(1).default('nats://127.0.0.1:4222').describe('NATS server holding the model registry'),
-    registryPrefix: z
-      .string()
-      .regex(/^[A-Za-z0-9_-]+$/, 'expected letters, digits, - or _')
-      .default('ns')
-      .describe('prefix of the registry buckets (<prefix>_models, <prefix>_registry)'),
+    ...serviceSettings,
+    port: portSetting(50051, 'gRPC port'),
+    metricsPort: portSetting(9464, 'Prometheus /metrics port'),
     modelFile: z.string().min(1).optional().describe('serve this encoded ModelArtifact file instead of the registry'),
     backend: z
-      .enum(['auto', 'tensorflow', 'wasm', 'cpu'])
-      .default('auto')
-      .describe('tfjs backend, as NS_BACKEND (which also sets it)'),
+      .enum(BACKEND_REQUESTS)
+      .optional()
+      .describe('tfjs backend: auto, tensorflow, wasm or cpu (default: NS_BACKEND, else auto)'),
     modelThreads: z.coerce
       .number()
       .int()
@@ -48,11 +38,6 @@ export const teacherConfigSchema = z
       .default(16 * 1024 * 1024)
       .describe('largest request or response in bytes (bigger: RESOURCE_EXHAUSTED)'),
     keepaliveTimeMs: positive.default(30_000).describe('keepalive ping interval to clients, ms'),
-    shutdownTimeoutMs: positive.default(10_000).describe('how long shutdown waits for queued and running requests, ms'),
-    logLevel: z
-      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-      .default('info')
-      .describe('log level'),
   })
   .refine((config) => config.maxQueueSize >= config.maxImagesPerRequest, {
     path: ['maxQueueSize'],
@@ -63,8 +48,7 @@ export type TeacherConfig = z.infer<typeof teacherConfigSchema>;
 
 export const TEACHER_ENV_PREFIX = 'NS_TEACHER_';
 
-/** Flags over `NS_TEACHER_*` variables over defaults; `NS_BACKEND` also sets the backend. */
+/** Flags over `NS_TEACHER_*` variables over defaults. */
 export function teacherConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): TeacherConfig {
-  const backend = flags['backend'] ?? env['NS_TEACHER_BACKEND'] ?? env['NS_BACKEND'];
-  return parseConfig(teacherConfigSchema, { ...flags, backend }, env, TEACHER_ENV_PREFIX);
+  return parseConfig(teacherConfigSchema, flags, env, TEACHER_ENV_PREFIX);
 }

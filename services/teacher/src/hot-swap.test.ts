@@ -2,7 +2,7 @@ import { once } from 'node:events';
 
 import { status } from '@grpc/grpc-js';
 import * as tf from '@tensorflow/tfjs-core';
-import { decodeModelArtifact, initBackend } from '@noisystudent/ml';
+import { decodeModelArtifact, initBackend, PIXEL_SCALE } from '@noisystudent/ml';
 import { makeTestArtifact, seededValues } from '@noisystudent/ml/testing';
 import { Dtype, type Image, type PredictResponse } from '@noisystudent/proto';
 import { openRegistry, type Registry } from '@noisystudent/registry';
@@ -32,7 +32,16 @@ async function storeVersion(version: string, seed: number): Promise<void> {
   const artifact = await makeTestArtifact({ version, seed });
   const { model } = await decodeModelArtifact(artifact.bytes);
   const row = tf.tidy(() =>
-    Array.from((model.predictOnBatch(tf.tensor4d(Float32Array.from(pixels), [1, 28, 28, 1])) as tf.Tensor).dataSync()),
+    Array.from(
+      (
+        model.predictOnBatch(
+          tf.tensor4d(
+            Float32Array.from(pixels, (pixel) => pixel * PIXEL_SCALE),
+            [1, 28, 28, 1],
+          ),
+        ) as tf.Tensor
+      ).dataSync(),
+    ),
   );
   model.dispose();
   expectedByVersion.set(version, row);
@@ -51,7 +60,7 @@ beforeAll(async () => {
   registry = await openRegistry(nc, { prefix: 'hotswap' });
   await Promise.all([storeVersion('v1', 1), storeVersion('v2', 2)]);
   const config = teacherConfig(
-    { port: 0, metricsPort: 0, natsUrl: server.url, registryPrefix: 'hotswap', maxBatchSize: 4, maxQueueDelayMs: 1 },
+    { port: 0, metricsPort: 0, natsUrl: server.url, prefix: 'hotswap', maxBatchSize: 4, maxQueueDelayMs: 1 },
     {},
   );
   teacher = await startTeacher(config, createLogger({ service: 'teacher', level: 'silent' }));

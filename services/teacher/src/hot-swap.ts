@@ -1,15 +1,9 @@
-import { followTeacher, type TeacherFollowing, type TeacherWatch } from '@noisystudent/registry';
+import { followTeacher, type TeacherFollowing, type TeacherSource } from '@noisystudent/registry';
 import type { Logger } from '@noisystudent/runtime';
 import type { TeacherPointer } from '@noisystudent/proto';
 
 import type { ModelHost } from './model-host.js';
 import type { ModelSlot, ServingModel } from './model-slot.js';
-
-/** What hot swap needs from the registry (@noisystudent/registry's Registry has it). */
-export interface TeacherSource {
-  watchTeacher(): TeacherWatch;
-  getArtifact(version: string, expectedSha256?: string): Promise<{ bytes: Uint8Array }>;
-}
 
 export interface HotSwapEvents {
   /** A version now serves. */

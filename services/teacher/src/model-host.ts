@@ -5,6 +5,7 @@ import { Worker } from 'node:worker_threads';
 
 import { FailedPrecondition, Unavailable } from '@noisystudent/core';
 import type { ModelMetadata } from '@noisystudent/proto';
+import type { BackendRequest } from '@noisystudent/ml';
 
 import type { WorkerError, WorkerReply, WorkerRequest } from './model-protocol.js';
 
@@ -83,10 +84,10 @@ export class ModelHost {
   }
 
   /**
-   * Starts the worker and its backend (`NS_BACKEND` semantics); `nice` lowers the priority of
-   * the inference threads below the gRPC thread's (0 keeps it).
+   * Starts the worker and its backend (undefined: `initBackend`'s default, NS_BACKEND else auto);
+   * `nice` lowers the priority of the inference threads below the gRPC thread's (0 keeps it).
    */
-  static async start(backend: string, nice = 0): Promise<ModelHost> {
+  static async start(backend: BackendRequest | undefined, nice = 0): Promise<ModelHost> {
     const worker = startWorker({ backend, nice });
     const ready = await new Promise<string>((resolve, reject) => {
       const onMessage = (reply: WorkerReply): void => {

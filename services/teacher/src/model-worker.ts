@@ -122,7 +122,7 @@ function lowerPriority(nice: number): string {
   }
 }
 
-const { backend, nice } = workerData as { backend: BackendRequest; nice: number };
+const { backend, nice } = workerData as { backend: BackendRequest | undefined; nice: number };
 const priority = lowerPriority(nice);
 const choice = await initBackend({ request: backend, log: () => undefined });
 port.on('message', (request: WorkerRequest) => {

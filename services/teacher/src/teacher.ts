@@ -1,13 +1,12 @@
 import { EventEmitter, once } from 'node:events';
 
 import { TeacherService } from '@noisystudent/proto';
-import { openRegistry } from '@noisystudent/registry';
-import { startGrpcServer, startMetricsServer, type Logger } from '@noisystudent/runtime';
-import { connect, type NatsConnection } from 'nats';
+import { fileTeacherSource, openRegistry, type TeacherSource } from '@noisystudent/registry';
+import { connectNats, startGrpcServer, startMetricsServer, type Logger } from '@noisystudent/runtime';
+import type { NatsConnection } from 'nats';
 
 import type { TeacherConfig } from './config.js';
-import { fileSource } from './file-source.js';
-import { HotSwap, type TeacherSource } from './hot-swap.js';
+import { HotSwap } from './hot-swap.js';
 import { TeacherMetrics } from './metrics.js';
 import { ModelHost } from './model-host.js';
 import { ModelSlot, type ServingModel } from './model-slot.js';
@@ -110,10 +109,10 @@ export async function startTeacher(config: TeacherConfig, log: Logger): Promise<
   let nats: NatsConnection | undefined;
   let source: TeacherSource;
   if (config.modelFile !== undefined) {
-    source = await fileSource(config.modelFile);
+    source = await fileTeacherSource(config.modelFile);
   } else {
-    nats = await connect({ servers: config.natsUrl, name: 'teacher', maxReconnectAttempts: -1 });
-    source = await openRegistry(nats, { prefix: config.registryPrefix });
+    nats = await connectNats({ servers: config.natsUrl, name: 'teacher', log });
+    source = await openRegistry(nats, { prefix: config.prefix });
   }
   const events = new EventEmitter<TeacherEvents>();
   const hotSwap = new HotSwap(source, host, slot, config.maxBatchSize, log, {

@@ -1,0 +1,45 @@
+import { connect, type NatsConnection } from 'nats';
+
+import type { Logger } from './logger.js';
+
+export interface ConnectNatsOptions {
+  /** One URL or several, comma-separated (the nodes of a cluster). */
+  servers: string;
+  /** The connection's name, as nats-server's monitoring shows it: the service name. */
+  name: string;
+  log: Logger;
+}
+
+/**
+ * The one way a service connects to NATS: every server of the list, reconnecting forever (a
+ * service rides out a NATS restart instead of exiting), and each disconnect and reconnect
+ * logged. The caller owns the connection and closes (or drains) it on stop.
+ */
+export async function connectNats(options: ConnectNatsOptions): Promise<NatsConnection> {
+  const servers = splitServers(options.servers);
+  let nats: NatsConnection;
+  try {
+    nats = await connect({ servers, name: options.name, maxReconnectAttempts: -1 });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`NATS at ${servers.join(', ')}: ${reason} (is nats-server running with -js?)`, { cause: error });
+  }
+  void (async () => {
+    for await (const status of nats.status()) {
+      if (status.type === 'disconnect' || status.type === 'reconnect') {
+        options.log.warn({ nats: status.type, server: status.data }, `NATS ${status.type}`);
+      }
+    }
+  })();
+  return nats;
+}
+
+/** `nats://a:4222, nats://b:4222` as a list; an empty list is an error naming the setting. */
+export function splitServers(servers: string): string[] {
+  const list = servers
+    .split(',')
+    .map((server) => server.trim())
+    .filter((server) => server !== '');
+  if (list.length === 0) throw new Error(`natsUrl: expected one or more NATS URLs, got ${JSON.stringify(servers)}`);
+  return list;
+}

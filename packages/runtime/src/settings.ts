@@ -1,0 +1,40 @@
+import { NAME_PREFIX_PATTERN } from '@noisystudent/core';
+import { z } from 'zod';
+
+/** A TCP port setting; 0 lets the OS pick one (tests and benchmarks). */
+export function portSetting(defaultPort: number, what: string): z.ZodDefault<z.ZodCoercedNumber> {
+  return z.coerce.number().int().min(0).max(65_535).default(defaultPort).describe(`${what} (0: any free port)`);
+}
+
+/**
+ * The settings every service has, spelled the same everywhere: `--host`, `--nats-url`, `--prefix`,
+ * `--shutdown-timeout-ms`, `--log-level` (and `NS_<SERVICE>_HOST`, …). Spread into a service's
+ * schema: `z.object({ ...serviceSettings, port: portSetting(50051, 'gRPC port'), … })`.
+ */
+export const serviceSettings = {
+  host: z
+    .string()
+    .min(1)
+    .default('127.0.0.1')
+    .describe('address to listen on, gRPC and metrics (0.0.0.0 in a container)'),
+  natsUrl: z
+    .string()
+    .min(1)
+    .default('nats://127.0.0.1:4222')
+    .describe('NATS server URLs, comma-separated (every node of a cluster)'),
+  prefix: z
+    .string()
+    .regex(NAME_PREFIX_PATTERN, 'expected letters, digits, - or _')
+    .default('ns')
+    .describe('prefix of every NATS name (NS_UNLABELED, NS_SHARDS, ns_models, ns_registry, ...)'),
+  shutdownTimeoutMs: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(10_000)
+    .describe('how long shutdown waits for work in progress, ms'),
+  logLevel: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .describe('log level'),
+};
