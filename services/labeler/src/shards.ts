@@ -17,7 +17,7 @@ export interface WindowCounts {
   cutByBalancing: number;
   belowThreshold: number;
   rejected: number;
-  /** Sum of top probabilities of the images above the threshold. */
+  /** Sum of top probabilities of the images above the threshold and counted there (in shards or cut by balancing). */
   confidenceSum: number;
   copiesPerClass: number[];
 }
@@ -61,6 +61,7 @@ export function buildShards(
 
   // Each kept example with its encoded size (+ the field's tag and length), measured once.
   const examples: Array<{ example: PseudoLabeledExample; size: number }> = [];
+  const tooLarge: number[] = [];
   selection.kept.forEach((row, index) => {
     const item = predicted[row];
     if (item === undefined) return;
@@ -75,6 +76,7 @@ export function buildShards(
     };
     const size = PseudoLabeledExample.encode(example).finish().byteLength + 8;
     if (size > budget) {
+      tooLarge.push(row);
       rejected.push({
         sourceId: item.sourceId,
         reason: `image: ${size} bytes as a shard example, over the ${options.maxPayloadBytes}-byte NATS max payload`,
@@ -134,14 +136,18 @@ export function buildShards(
     cutByBalancing: selection.cutByBalancing.length,
     belowThreshold: selection.belowThreshold.length,
     rejected: rejected.length,
-    confidenceSum: aboveThreshold(selection.belowThreshold, rows).reduce((sum, row) => sum + Math.max(...row), 0),
+    // Over the images counted as accepted (in shards or cut): one too large for a shard is rejected.
+    confidenceSum: accepted([...selection.belowThreshold, ...tooLarge], rows).reduce(
+      (sum, row) => sum + Math.max(...row),
+      0,
+    ),
     copiesPerClass,
   };
   return { parts, counts };
 }
 
-/** The rows whose index is not in `below` (ascending). */
-function aboveThreshold(below: readonly number[], rows: readonly Float32Array[]): Float32Array[] {
-  const skip = new Set(below);
+/** The rows whose index is not in `notAccepted`. */
+function accepted(notAccepted: readonly number[], rows: readonly Float32Array[]): Float32Array[] {
+  const skip = new Set(notAccepted);
   return rows.filter((_, index) => !skip.has(index));
 }

@@ -19,8 +19,11 @@ export class LabelerStats {
   private readonly versions = new Map<string, VersionTotals>();
   /** (time, images) of recent windows, for the labeling rate. */
   private readonly recent: Array<{ at: number; images: number }> = [];
+  private readonly startedAt: number;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(private readonly now: () => number = Date.now) {
+    this.startedAt = now();
+  }
 
   stored(duplicate: boolean): void {
     if (duplicate) this.ingestDuplicates++;
@@ -58,14 +61,16 @@ export class LabelerStats {
     this.recent.push({ at: this.now(), images: counts.labeled });
   }
 
-  /** Images labeled per second over the last minute (or since the first window, if later). */
+  /**
+   * Images labeled per second over the last minute (or since this replica started, if later). A
+   * window's images count when it finishes, so the span is the minute, not the time since the
+   * oldest window in it: that one's images were labeled before it.
+   */
   labeledPerSecond(): number {
     const now = this.now();
-    while ((this.recent[0]?.at ?? now) < now - RATE_WINDOW_MS) this.recent.shift();
-    const first = this.recent[0];
-    if (first === undefined) return 0;
+    while ((this.recent[0]?.at ?? now) <= now - RATE_WINDOW_MS) this.recent.shift();
     const images = this.recent.reduce((sum, entry) => sum + entry.images, 0);
-    return images / (Math.max(1_000, now - first.at) / 1000);
+    return images / (Math.max(1_000, Math.min(RATE_WINDOW_MS, now - this.startedAt)) / 1000);
   }
 
   versionStats(): VersionStats[] {
