@@ -36,6 +36,16 @@ export interface InitBackendOptions {
 
 let current: BackendChoice | undefined;
 
+/**
+ * tfjs' cpu backend prints an "install our node backend" banner the first time it holds a tensor
+ * under Node (gated by its private `firstUse`); this module already logs which backend was chosen
+ * and why, so the banner is only noise in service logs and test output.
+ */
+function silenceCpuBackendBanner(): void {
+  const cpu = tf.findBackend('cpu') as unknown as { firstUse?: boolean } | null;
+  if (cpu !== null && cpu.firstUse === true) cpu.firstUse = false;
+}
+
 /** Parses `NS_BACKEND`; an unknown value is an error naming the setting and what is allowed. */
 export function parseBackendRequest(value: string | undefined): BackendRequest {
   const request = (value ?? 'auto').trim().toLowerCase() || 'auto';
@@ -62,6 +72,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     }
     return current;
   }
+  silenceCpuBackendBanner();
   const failures: string[] = [];
   const attempts = attemptOrder(request);
   for (const attempt of attempts) {
