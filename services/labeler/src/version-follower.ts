@@ -5,11 +5,18 @@ import type { Logger } from '@noisystudent/runtime';
 
 import type { LabelingWorker } from './labeling-worker.js';
 
+export interface VersionFollowerOptions {
+  /** Pause before loading a version again after loading it failed (while it is still the teacher). @default 5000 */
+  retryDelayMs?: number;
+}
+
 /**
  * Labels with the registry's current teacher (DESIGN.md §5): on each new version it reads the
  * model's metadata (classes, input) from the registry, starts a worker for the version (its own
  * durable consumer from the start of the retained log: the relabeling), then stops the previous
- * version's worker and deletes its consumer.
+ * version's worker and deletes its consumer. A version that cannot be loaded (registry unreachable,
+ * artifact unusable) is reported and tried again until it loads or another version is promoted;
+ * the previous version's worker labels meanwhile.
  */
 export class VersionFollower {
   private worker: LabelingWorker | undefined;
@@ -17,11 +24,18 @@ export class VersionFollower {
   private spec: ModelInputSpec | undefined;
   private following: TeacherFollowing | undefined;
   private readonly listeners: Array<(version: string) => void> = [];
+  /** The registry's pointer as last seen: the version to label with. */
+  private latest: TeacherPointer | undefined;
+  /** Switches run one at a time (a retry and a new pointer never overlap). */
+  private switching: Promise<void> = Promise.resolve();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(
     private readonly source: TeacherSource,
     private readonly makeWorker: (version: string, metadata: ModelMetadata) => LabelingWorker,
     private readonly log: Logger,
+    private readonly options: VersionFollowerOptions = {},
   ) {}
 
   get teacherVersion(): string {
@@ -44,19 +58,41 @@ export class VersionFollower {
   start(): void {
     this.following ??= followTeacher(
       this.source,
-      async ({ pointer }) => {
-        if (pointer.version !== this.teacherVersion) await this.switchTo(pointer);
+      ({ pointer }) => {
+        this.latest = pointer;
+        return this.follow(pointer);
       },
       { onWatchError: (error) => this.log.warn({ err: error }, 'registry watch failed; watching again') },
     );
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
     await this.following?.stop();
+    await this.switching;
     await this.worker?.stop();
   }
 
-  private async switchTo(pointer: TeacherPointer): Promise<void> {
+  /** Switches to `pointer` unless it is served already or a newer one came; a failed switch is retried. */
+  private follow(pointer: TeacherPointer): Promise<void> {
+    clearTimeout(this.retryTimer);
+    this.switching = this.switching.then(async () => {
+      if (this.stopped || pointer !== this.latest || pointer.version === this.teacherVersion) return;
+      if (await this.switchTo(pointer)) return;
+      if (!this.stopped && pointer === this.latest) {
+        this.retryTimer = setTimeout(() => void this.follow(pointer), this.retryDelayMs);
+      }
+    });
+    return this.switching;
+  }
+
+  private get retryDelayMs(): number {
+    return this.options.retryDelayMs ?? 5_000;
+  }
+
+  /** True once labeling with `pointer`'s version has started; false (reported) when it cannot. */
+  private async switchTo(pointer: TeacherPointer): Promise<boolean> {
     try {
       const { bytes } = await this.source.getArtifact(pointer.version, pointer.sha256);
       const metadata = ModelArtifact.decode(bytes).metadata;
@@ -77,11 +113,13 @@ export class VersionFollower {
         await previous.stop();
         await previous.deleteConsumer();
       }
+      return true;
     } catch (error) {
       this.log.error(
-        { err: error, version: pointer.version },
+        { err: error, version: pointer.version, retryInMs: this.retryDelayMs },
         'cannot label with this teacher version; keeping the previous one',
       );
+      return false;
     }
   }
 
