@@ -28,8 +28,11 @@ export interface SpawnServiceOptions {
   env?: NodeJS.ProcessEnv;
   /** Node's own flags. @default [] */
   execArgv?: string[];
-  /** Where the service's logs go. @default 'ignore' */
-  output?: 'inherit' | 'ignore';
+  /**
+   * Where the service's logs go: 'stderr' sends its stdout and stderr to this process's stderr,
+   * leaving this process's stdout to its own output (a benchmark's result line). @default 'ignore'
+   */
+  output?: 'inherit' | 'ignore' | 'stderr';
   /** @default 60000 */
   timeoutMs?: number;
 }
@@ -51,7 +54,8 @@ export interface SpawnedService {
  * reading logs. Rejects if the process exits first or `timeoutMs` passes.
  */
 export async function spawnService(entry: string, options: SpawnServiceOptions = {}): Promise<SpawnedService> {
-  const output = options.output ?? 'ignore';
+  const requested = options.output ?? 'ignore';
+  const output = requested === 'stderr' ? 2 : requested;
   const child = fork(entry, options.args ?? [], {
     env: options.env ?? process.env,
     execArgv: options.execArgv ?? [],
