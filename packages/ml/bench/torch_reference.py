@@ -3,8 +3,9 @@
 Both memory layouts are timed (NCHW and channels_last) and the faster of each is reported, so
 the comparison is against PyTorch at its best on this machine. Inference is timed as the model
 is (eval mode) and with its batch normalisations fused into the convolutions by torch.fx, as
-our services fold them. Prints one JSON line: {"torch_version", "threads", "train_img_s",
-"infer_img_s_b32", "infer_img_s_b32_fused", "parameters", "layouts"}.
+our services fold them. Runs on --threads threads (bench:train passes its own count) and prints
+one JSON line: {"torch_version", "threads", "train_img_s", "infer_img_s_b32",
+"infer_img_s_b32_fused", "parameters", "layouts"}, "threads" as torch reports it.
 Used by `npm run bench:train -- --vs-torch`; needs Debian's python3-torch.
 """
 import argparse
@@ -64,7 +65,7 @@ def images_per_second(step, batch: int, warmup: int, seconds: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--train-seconds", type=float, default=8)
     parser.add_argument("--infer-seconds", type=float, default=3)

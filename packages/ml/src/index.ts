@@ -142,3 +142,4 @@ export { applyTemperature, writePseudoLabelTarget, type PseudoLabelMode } from '
 export { inputSize, modelInputSpec, writeModelInput, type ModelInputSpec } from './preprocess/model-input.js';
 export { PIXEL_SCALE, trainingPreprocessing, type ImageDataDescription } from './preprocess/training-input.js';
 export { integerOption, positiveNumberOption, runMain } from './cli/options.js';
+export { medianSpread, type MedianSpread } from './bench/median-spread.js';

@@ -1,7 +1,7 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 
 import type { LabeledImages } from '../data/fashion-mnist.js';
-import { splitLabeledUnlabeled } from '../data/splits.js';
+import { splitDataset } from '../data/splits.js';
 import { predictProbabilities } from '../evaluate/evaluate-model.js';
 import { evaluatePredictions, type Evaluation } from '../evaluate/metrics.js';
 import { withFoldedModel } from '../models/fold-batch-norm.js';
@@ -10,29 +10,47 @@ import { selectPseudoLabels } from '../pseudo-label/policy.js';
 import { createRandom, shuffledIndices } from '../random.js';
 import type { TrainingSet } from '../train/batches.js';
 import { trainModel } from '../train/train-model.js';
+import { chooseTeacherRecipe, promotesStudent, type HeldOutAccuracy, type Recipe } from './decisions.js';
 import type { ExperimentConfig, NoiseSettings } from './presets.js';
 import { cachedTeacher } from './teacher-cache.js';
 
-export type Recipe = 'supervised' | 'supervised_noised';
+export type { Recipe } from './decisions.js';
+
+/** Percentages: `accuracy` on the test images (reported), `eval_accuracy` on the eval split (decides). */
+export interface ReportedAccuracy {
+  accuracy: number;
+  eval_accuracy: number;
+}
 
 export interface RoundResult {
-  student: { accuracy: number; steps: number; ece: number };
+  student: ReportedAccuracy & { steps: number; ece: number };
+  /** The round's teacher on test and on eval, percent. */
   teacherAccuracy: number;
+  teacher_eval_accuracy: number;
   /** Pseudo-labeled examples kept (before duplication) and their share of the unlabeled set. */
   accepted: number;
   acceptedFraction: number;
   /** Top-1 agreement of kept pseudo-labels with the hidden true labels, percent. */
   pseudo_label_accuracy: number;
+  /** The student is better than its teacher on eval (see `promotesStudent`). */
   promoted: boolean;
+  /** Supervised recipes at the student's budget, on test, percent. */
   baselines: { supervised: number; supervised_noised: number };
+  /** The student's test accuracy minus the better baseline's, points. */
+  gain_over_best_baseline: number;
 }
 
 export interface ExperimentResult {
   dataset: string;
+  seed: number;
   labels: number;
   unlabeled: number;
+  eval_images: number;
+  test_images: number;
   preset: string;
-  teacher: { accuracy: number; steps: number; recipe: Recipe };
+  /** The split that chose the teacher's recipe and decided promotions; test accuracies are only reported. */
+  chosen_on: 'eval';
+  teacher: ReportedAccuracy & { steps: number; recipe: Recipe; recipes: Record<Recipe, ReportedAccuracy> };
   rounds: RoundResult[];
   wall_s: number;
 }
@@ -44,6 +62,10 @@ export interface ExperimentData {
 }
 
 const percent = (value: number): number => Math.round(value * 10_000) / 100;
+const reported = (accuracy: HeldOutAccuracy): ReportedAccuracy => ({
+  accuracy: percent(accuracy.test),
+  eval_accuracy: percent(accuracy.eval),
+});
 
 export interface ExperimentRunOptions {
   /**
@@ -56,8 +78,9 @@ export interface ExperimentRunOptions {
 /**
  * The whole Noisy Student loop offline, in one process: teacher (the better of two supervised
  * recipes) → pseudo-label the unlabeled split (threshold + balancing) → noised student on
- * labeled + pseudo-labeled data → promote if better → repeat. Every student is compared with
- * both supervised recipes trained for the same number of steps on the same labels.
+ * labeled + pseudo-labeled data → promote if better → repeat. "Better" is measured on an eval
+ * split held out from the training images; the test images are only reported. Every student is
+ * compared with both supervised recipes trained for the same number of steps on the same labels.
  */
 export async function runNoisyStudentExperiment(
   config: ExperimentConfig,
@@ -69,7 +92,15 @@ export async function runNoisyStudentExperiment(
   const classes = data.train.classNames.length;
   const channels = data.train.channels;
   const pixels = data.train.height * data.train.width * channels;
-  const split = splitLabeledUnlabeled(data.train.labels, classes, config.labeledPerClass, config.seed);
+  if (!Number.isInteger(config.evalImages) || config.evalImages < 1) {
+    throw new Error(`evalImages: expected a positive integer (the eval split decides), got ${config.evalImages}`);
+  }
+  const split = splitDataset(data.train.labels, classes, {
+    labeled: { perClass: config.labeledPerClass },
+    eval: { total: config.evalImages },
+    seed: config.seed,
+  });
+  const evalLabels = split.eval.map((index) => data.train.labels[index] ?? 0);
   const unlabeledOrder = shuffledIndices(split.unlabeled.length, createRandom(config.seed + 17));
   const unlabeled = Array.from(
     unlabeledOrder.subarray(0, Math.min(config.unlabeled, split.unlabeled.length)),
@@ -79,7 +110,8 @@ export async function runNoisyStudentExperiment(
   const testIndices = Array.from(testOrder.subarray(0, Math.min(config.testImages, data.test.count)));
   const testLabels = testIndices.map((index) => data.test.labels[index] ?? 0);
   log(
-    `${data.name}: ${split.labeled.length} labeled (${config.labeledPerClass} per class), ${unlabeled.length} unlabeled, ${testIndices.length} test images; preset ${config.preset}`,
+    `${data.name}: ${split.labeled.length} labeled (${config.labeledPerClass} per class), ${unlabeled.length} unlabeled, ` +
+      `${split.eval.length} eval (choose), ${testIndices.length} test images (report); preset ${config.preset}, seed ${config.seed}`,
   );
 
   const gather = (indices: number[], targets: Float32Array): TrainingSet => {
@@ -103,12 +135,18 @@ export async function runNoisyStudentExperiment(
   });
   const labeledSet = gather(split.labeled, oneHot);
 
-  const evaluate = async (model: tfl.LayersModel): Promise<Evaluation> =>
-    evaluatePredictions(
-      await withFoldedModel(model, (inference) => predictProbabilities(inference, data.test, testIndices)),
-      testLabels,
-      classes,
-    );
+  const onTest = async (inference: tfl.LayersModel): Promise<Evaluation> =>
+    evaluatePredictions(await predictProbabilities(inference, data.test, testIndices), testLabels, classes);
+  const onEval = async (inference: tfl.LayersModel): Promise<number> =>
+    evaluatePredictions(await predictProbabilities(inference, data.train, split.eval), evalLabels, classes).accuracy;
+  const evaluateHeldOut = (model: tfl.LayersModel): Promise<{ accuracy: HeldOutAccuracy; test: Evaluation }> =>
+    withFoldedModel(model, async (inference) => {
+      const evalAccuracy = await onEval(inference);
+      const test = await onTest(inference);
+      return { accuracy: { eval: evalAccuracy, test: test.accuracy }, test };
+    });
+  const evaluateTest = async (model: tfl.LayersModel): Promise<number> =>
+    (await withFoldedModel(model, onTest)).accuracy;
 
   const studentNoise = config.studentNoise ?? config.noise;
   /** The teacher recipes use `noise`; the student and its noised baseline the student's (with equal budgets the teacher run is the baseline). */
@@ -151,42 +189,54 @@ export async function runNoisyStudentExperiment(
     });
   };
 
-  // Supervised recipes, cached by step budget: the teacher's and every student's comparison.
+  // Supervised recipes' test accuracies, cached by step budget: every student's comparison.
   const supervised = new Map<string, number>();
-  const trainSupervised = async (
-    recipe: Recipe,
-    steps: number,
-  ): Promise<{ accuracy: number; model: tfl.LayersModel }> => {
+  const trainSupervised = async (recipe: Recipe, steps: number): Promise<tfl.LayersModel> => {
     const model = build(recipe, 1, config.seed, noiseOf(recipe, steps));
     await train(`${recipe} ${steps} steps`, model, recipe, steps);
-    const { accuracy } = await evaluate(model);
-    supervised.set(`${recipe}:${steps}`, accuracy);
-    log(`${recipe} (${steps} steps): ${percent(accuracy)}% on the test images`);
-    return { accuracy, model };
+    return model;
   };
   const supervisedAccuracy = async (recipe: Recipe, steps: number): Promise<number> => {
     const known = supervised.get(`${recipe}:${steps}`);
     if (known !== undefined) return known;
-    const { accuracy, model } = await trainSupervised(recipe, steps);
+    const model = await trainSupervised(recipe, steps);
+    const accuracy = await evaluateTest(model);
     model.dispose();
+    supervised.set(`${recipe}:${steps}`, accuracy);
+    log(`${recipe} (${steps} steps): ${percent(accuracy)}% on the test images`);
     return accuracy;
   };
 
-  // The teacher is the better of the two recipes at its own budget: an honest teacher.
+  // The teacher is the better of the two recipes at its own budget (on eval): an honest teacher.
   const chosen = await cachedTeacher(options.teacherCache, config, data, log, async () => {
-    const plain = await trainSupervised('supervised', config.teacherSteps);
-    const noised = await trainSupervised('supervised_noised', config.teacherSteps);
-    const plainWins = plain.accuracy >= noised.accuracy;
-    (plainWins ? noised.model : plain.model).dispose();
-    return plainWins
-      ? { model: plain.model, accuracy: plain.accuracy, recipe: 'supervised' as const }
-      : { model: noised.model, accuracy: noised.accuracy, recipe: 'supervised_noised' as const };
+    const models = {
+      supervised: await trainSupervised('supervised', config.teacherSteps),
+      supervised_noised: await trainSupervised('supervised_noised', config.teacherSteps),
+    };
+    const candidates = {
+      supervised: (await evaluateHeldOut(models.supervised)).accuracy,
+      supervised_noised: (await evaluateHeldOut(models.supervised_noised)).accuracy,
+    };
+    for (const [recipe, accuracy] of Object.entries(candidates)) {
+      log(
+        `${recipe} (${config.teacherSteps} steps): ${percent(accuracy.eval)}% on eval, ${percent(accuracy.test)}% on the test images`,
+      );
+    }
+    const recipe = chooseTeacherRecipe(candidates);
+    models[recipe === 'supervised' ? 'supervised_noised' : 'supervised'].dispose();
+    return { model: models[recipe], recipe, candidates };
   });
+  // At the teacher's budget the two recipes are also the baselines (a cached teacher included).
+  for (const recipe of ['supervised', 'supervised_noised'] as const) {
+    supervised.set(`${recipe}:${config.teacherSteps}`, chosen.candidates[recipe].test);
+  }
   let teacher = chosen.model;
-  let teacherAccuracy = chosen.accuracy;
+  let teacherAccuracy: HeldOutAccuracy = chosen.candidates[chosen.recipe];
   let teacherWidth = 1;
   const teacherRecipe: Recipe = chosen.recipe;
-  log(`teacher: ${teacherRecipe}, ${percent(teacherAccuracy)}%`);
+  log(
+    `teacher: ${teacherRecipe} (chosen on eval), ${percent(teacherAccuracy.eval)}% on eval, ${percent(teacherAccuracy.test)}% on test`,
+  );
 
   const unlabeledLabels = unlabeled.map((index) => data.train.labels[index] ?? 0);
   const rounds: RoundResult[] = [];
@@ -218,32 +268,38 @@ export async function runNoisyStudentExperiment(
     const width = Math.max(config.studentWidth, teacherWidth);
     const student = build('student', width, config.seed + round, studentNoise);
     await train(`round ${round} student`, student, 'student', config.studentSteps, pseudoSet);
-    const studentEvaluation = await evaluate(student);
+    const { accuracy: studentAccuracy, test: studentTest } = await evaluateHeldOut(student);
     const baselines = {
-      supervised: await supervisedAccuracy('supervised', config.studentSteps),
-      supervised_noised: await supervisedAccuracy('supervised_noised', config.studentSteps),
+      supervised: percent(await supervisedAccuracy('supervised', config.studentSteps)),
+      supervised_noised: percent(await supervisedAccuracy('supervised_noised', config.studentSteps)),
     };
-    const promoted = studentEvaluation.accuracy > teacherAccuracy;
+    const promoted = promotesStudent(studentAccuracy, teacherAccuracy);
     log(
-      `round ${round}: student ${percent(studentEvaluation.accuracy)}% vs teacher ${percent(teacherAccuracy)}%, baselines ${percent(baselines.supervised)}% / ${percent(baselines.supervised_noised)}% (noised) → ${promoted ? 'promoted' : 'kept the teacher'}`,
+      `round ${round}: student ${percent(studentAccuracy.eval)}% vs teacher ${percent(teacherAccuracy.eval)}% on eval → ${promoted ? 'promoted' : 'kept the teacher'}; ` +
+        `on test student ${percent(studentAccuracy.test)}%, teacher ${percent(teacherAccuracy.test)}%, baselines ${baselines.supervised}% / ${baselines.supervised_noised}% (noised)`,
     );
+    const studentReported = reported(studentAccuracy);
     rounds.push({
       student: {
-        accuracy: percent(studentEvaluation.accuracy),
+        ...studentReported,
         steps: config.studentSteps,
-        ece: Math.round(studentEvaluation.expectedCalibrationError * 10_000) / 10_000,
+        ece: Math.round(studentTest.expectedCalibrationError * 10_000) / 10_000,
       },
-      teacherAccuracy: percent(teacherAccuracy),
+      teacherAccuracy: percent(teacherAccuracy.test),
+      teacher_eval_accuracy: percent(teacherAccuracy.eval),
       accepted: selection.kept.length,
       acceptedFraction: Math.round((selection.kept.length / unlabeled.length) * 10_000) / 10_000,
       pseudo_label_accuracy: percent(pseudoAccuracy),
       promoted,
-      baselines: { supervised: percent(baselines.supervised), supervised_noised: percent(baselines.supervised_noised) },
+      baselines,
+      gain_over_best_baseline:
+        Math.round((studentReported.accuracy - Math.max(baselines.supervised, baselines.supervised_noised)) * 100) /
+        100,
     });
     if (promoted) {
       teacher.dispose();
       teacher = student;
-      teacherAccuracy = studentEvaluation.accuracy;
+      teacherAccuracy = studentAccuracy;
       teacherWidth = width;
     } else {
       student.dispose();
@@ -252,13 +308,21 @@ export async function runNoisyStudentExperiment(
   teacher.dispose();
   return {
     dataset: data.name,
+    seed: config.seed,
     labels: split.labeled.length,
     unlabeled: unlabeled.length,
+    eval_images: split.eval.length,
+    test_images: testIndices.length,
     preset: config.preset,
+    chosen_on: 'eval',
     teacher: {
-      accuracy: percent(chosen.accuracy),
+      ...reported(chosen.candidates[teacherRecipe]),
       steps: config.teacherSteps,
       recipe: teacherRecipe,
+      recipes: {
+        supervised: reported(chosen.candidates.supervised),
+        supervised_noised: reported(chosen.candidates.supervised_noised),
+      },
     },
     rounds,
     wall_s: Math.round((performance.now() - started) / 100) / 10,

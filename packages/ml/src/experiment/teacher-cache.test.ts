@@ -29,8 +29,11 @@ describe('cachedTeacher', () => {
       trained++;
       return {
         model: buildReferenceResNet({ seed: trained, inputShape: [8, 8, 1] }),
-        accuracy: 0.5 + trained / 100,
         recipe: 'supervised',
+        candidates: {
+          supervised: { eval: 0.5 + trained / 100, test: trained / 4 },
+          supervised_noised: { eval: 0.3, test: 0.2 },
+        },
       };
     };
     const data = {
@@ -53,14 +56,26 @@ describe('cachedTeacher', () => {
     const { metadata } = ModelArtifact.decode(await readFile(join(directory, kept ?? '')));
     expect(metadata?.classNames).toEqual(data.train.classNames);
     expect(metadata?.preprocessing?.normalization).toEqual({ $case: 'rescale', value: { scale: 1 / 255, offset: 0 } });
-    expect(again).toMatchObject({ accuracy: 0.51, recipe: 'supervised' });
+    expect(again).toMatchObject({
+      recipe: 'supervised',
+      candidates: { supervised: { eval: 0.51, test: 0.25 }, supervised_noised: { eval: 0.3, test: 0.2 } },
+    });
     const probe = tf.ones([1, 8, 8, 1]);
     const [a, b] = [first.model, again.model].map((model) => (model.predict(probe) as tf.Tensor).dataSync());
     expect(Array.from(b ?? [])).toEqual(Array.from(a ?? []));
     const other = await cachedTeacher(directory, { ...config, teacherSteps: 21 }, data, () => undefined, train);
     expect(trained).toBe(2);
-    expect(other.accuracy).toBe(0.52);
-    for (const model of [first.model, again.model, other.model]) model.dispose();
+    expect(other.candidates.supervised.eval).toBe(0.52);
+    // The eval split is drawn before the labeled images: another eval size is another teacher.
+    const otherEval = await cachedTeacher(
+      directory,
+      { ...config, evalImages: config.evalImages + 1 },
+      data,
+      () => undefined,
+      train,
+    );
+    expect(trained).toBe(3);
+    for (const model of [first.model, again.model, other.model, otherEval.model]) model.dispose();
     probe.dispose();
   });
 });

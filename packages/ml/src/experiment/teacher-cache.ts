@@ -6,19 +6,22 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 
 import { decodeModelArtifact, encodeModelArtifact } from '../artifact/model-artifact.js';
 import type { ImageDataDescription } from '../preprocess/training-input.js';
+import type { HeldOutAccuracy, Recipe } from './decisions.js';
 import type { ExperimentConfig } from './presets.js';
 
 export interface ChosenTeacher {
   model: tfl.LayersModel;
-  /** Top-1 on the test images, 0–1. */
-  accuracy: number;
-  recipe: 'supervised' | 'supervised_noised';
+  recipe: Recipe;
+  /** Both recipes at the teacher's budget, on eval and test; `candidates[recipe]` is the teacher's. */
+  candidates: Record<Recipe, HeldOutAccuracy>;
 }
+
+type TeacherInfo = Omit<ChosenTeacher, 'model'>;
 
 /**
  * The experiment's teacher from `directory` when one was trained there with the same data,
- * split, seed and teacher recipes; otherwise `train()`s it and keeps it for the next run.
- * Without a directory it just trains.
+ * split (eval, labeled and test sizes), seed and teacher recipes; otherwise `train()`s it and
+ * keeps it for the next run. Without a directory it just trains.
  */
 export async function cachedTeacher(
   directory: string | undefined,
@@ -42,6 +45,8 @@ export async function cachedTeacher(
         config.lightAugment,
         config.noise,
         config.testImages,
+        // The eval split is drawn before the labeled one: its size changes the teacher's labels.
+        config.evalImages,
       ]),
     )
     .digest('hex')
@@ -49,10 +54,15 @@ export async function cachedTeacher(
   const modelPath = join(directory, `teacher-${key}.nsmodel`);
   const infoPath = join(directory, `teacher-${key}.json`);
   try {
-    const info = JSON.parse(await readFile(infoPath, 'utf8')) as Omit<ChosenTeacher, 'model'>;
-    const { model } = await decodeModelArtifact(new Uint8Array(await readFile(modelPath)));
-    log(`teacher from ${modelPath}: ${info.recipe}, ${(info.accuracy * 100).toFixed(2)}%`);
-    return { model, ...info };
+    const info = parseTeacherInfo(JSON.parse(await readFile(infoPath, 'utf8')));
+    if (info !== undefined) {
+      const { model } = await decodeModelArtifact(new Uint8Array(await readFile(modelPath)));
+      const { eval: onEval, test: onTest } = info.candidates[info.recipe];
+      log(
+        `teacher from ${modelPath}: ${info.recipe}, ${(onEval * 100).toFixed(2)}% on eval, ${(onTest * 100).toFixed(2)}% on test`,
+      );
+      return { model, ...info };
+    }
   } catch {
     // Not there yet (or unreadable): train and keep it.
   }
@@ -65,7 +75,25 @@ export async function cachedTeacher(
   );
   await writeFile(`${modelPath}.tmp`, bytes);
   await rename(`${modelPath}.tmp`, modelPath);
-  await writeFile(infoPath, JSON.stringify({ accuracy: chosen.accuracy, recipe: chosen.recipe }));
+  const info: TeacherInfo = { recipe: chosen.recipe, candidates: chosen.candidates };
+  await writeFile(infoPath, JSON.stringify(info));
   log(`teacher kept in ${modelPath}`);
   return chosen;
+}
+
+/** The kept description of a teacher, or undefined when the file does not have its shape. */
+function parseTeacherInfo(value: unknown): TeacherInfo | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { recipe, candidates } = value as Record<string, unknown>;
+  if (recipe !== 'supervised' && recipe !== 'supervised_noised') return undefined;
+  if (typeof candidates !== 'object' || candidates === null) return undefined;
+  const accuracyOf = (entry: unknown): HeldOutAccuracy | undefined => {
+    if (typeof entry !== 'object' || entry === null) return undefined;
+    const { eval: onEval, test: onTest } = entry as Record<string, unknown>;
+    return typeof onEval === 'number' && typeof onTest === 'number' ? { eval: onEval, test: onTest } : undefined;
+  };
+  const supervised = accuracyOf((candidates as Record<string, unknown>)['supervised']);
+  const noised = accuracyOf((candidates as Record<string, unknown>)['supervised_noised']);
+  if (supervised === undefined || noised === undefined) return undefined;
+  return { recipe, candidates: { supervised, supervised_noised: noised } };
 }
