@@ -1,5 +1,5 @@
 /**
- * The small set of typed errors every part throws (STYLE.md). Each carries a closed code that
+ * The small set of typed errors every part throws (docs/architecture.md §7). Each carries a closed code that
  * one function in @noisystudent/runtime maps to a gRPC status; messages start with the field at
  * fault and say what was expected: `images[3]: expected 28×28×1 uint8 or float32, got 32×32×3`.
  */

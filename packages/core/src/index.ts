@@ -1,4 +1,4 @@
-// @noisystudent/core: dependency-free basics every package shares (DESIGN.md §2).
+// @noisystudent/core: dependency-free basics every package shares (docs/architecture.md §2).
 export {
   Conflict,
   FailedPrecondition,

@@ -27,7 +27,7 @@ export function checkVersion(version: string, field = 'version'): void {
   }
 }
 
-/** Every JetStream name of one deployment (DESIGN.md §4), derived from one prefix. */
+/** Every JetStream name of one deployment (docs/architecture.md §4), derived from one prefix. */
 export interface NatsNames {
   prefix: string;
   /** Stream of unlabeled images: `NS_UNLABELED` for prefix `ns`. */

@@ -1,4 +1,4 @@
-// @noisystudent/registry: model versions on NATS JetStream (DESIGN.md §4–§5).
+// @noisystudent/registry: model versions on NATS JetStream (docs/architecture.md §4–§5).
 export { openRegistry } from './registry.js';
 export { followTeacher, type FollowTeacherOptions, type TeacherFollowing } from './follow-teacher.js';
 export { fileTeacherSource, type TeacherSource } from './teacher-source.js';

@@ -54,7 +54,7 @@ export interface TeacherWatch {
 }
 
 /**
- * Model versions on NATS JetStream (DESIGN.md §4–§5): artifact bytes in an Object Store, the
+ * Model versions on NATS JetStream (docs/architecture.md §4–§5): artifact bytes in an Object Store, the
  * teacher pointer in a KV bucket, written only by compare-and-set on the KV revision.
  */
 export interface Registry {

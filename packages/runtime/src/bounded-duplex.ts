@@ -10,7 +10,7 @@ export interface BoundedDuplexOptions<Request, Response> {
   maxInFlight: number;
   /**
    * One request's answer. It must resolve, never reject: per-request errors travel in the
-   * answer (DESIGN.md §4). `signal` aborts when the caller cancels the stream.
+   * answer (docs/architecture.md §4). `signal` aborts when the caller cancels the stream.
    */
   answer(request: Request, signal: AbortSignal): Promise<Response>;
   /** Told each time reading pauses or resumes, and why: for metrics and tests. */
@@ -26,7 +26,7 @@ export interface BoundedDuplexState {
 }
 
 /**
- * Serves a bidirectional stream with bounded memory (STYLE.md: backpressure both ways). Reading
+ * Serves a bidirectional stream with bounded memory (docs/architecture.md §8: bounded both ways). Reading
  * pauses while `maxInFlight` requests are unanswered or while the caller is not reading its
  * answers (a write returned false), and resumes once answers drain and no more than half are in
  * flight; HTTP/2 flow control then slows a fast or stalled caller instead of this process

@@ -16,7 +16,7 @@ export class ConfigError extends Error {
 }
 
 /**
- * Parses a service's settings once, at start (STYLE.md): each key of `schema` comes from its flag
+ * Parses a service's settings once, at start (docs/architecture.md §8): each key of `schema` comes from its flag
  * (`flags[key]`, already parsed by commander), else from the environment (`envName(key, prefix)`,
  * unless empty), else the schema's default. Every bad value is reported at once, each naming the
  * setting, its flag and variable, what is allowed and what was given.

@@ -17,7 +17,7 @@ export interface GrpcStatus {
 }
 
 /**
- * The one mapping from anything thrown to a gRPC status (STYLE.md). Our typed errors keep their
+ * The one mapping from anything thrown to a gRPC status (docs/architecture.md §7). Our typed errors keep their
  * message; an abort becomes CANCELLED, an error named DeadlineExceeded DEADLINE_EXCEEDED; anything else is INTERNAL, with its message, because a
  * caller debugging a failure needs more than "internal error" and our messages carry no secrets.
  */

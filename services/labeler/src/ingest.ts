@@ -25,7 +25,7 @@ export interface StoredImage {
 }
 
 /**
- * Checks ingested images and stores them durably in NS_UNLABELED (DESIGN.md §5): `store` resolves
+ * Checks ingested images and stores them durably in NS_UNLABELED (docs/architecture.md §5): `store` resolves
  * only after JetStream's PubAck, so whatever the caller acknowledges is on disk.
  */
 export class UnlabeledStore {

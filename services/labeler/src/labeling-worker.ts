@@ -139,7 +139,7 @@ export class LabelingWorker {
           return this.js.publish(subject, Shard.encode(part).finish(), { headers: messageHeaders });
         }),
       );
-      // Only now, with every part stored, are the images acknowledged (DESIGN.md §7). One flush
+      // Only now, with every part stored, are the images acknowledged (docs/architecture.md §7). One flush
       // for the window instead of a request per ack (ackAck cost the labeler more than labeling):
       // the server has every ack once the flush returns.
       for (const message of messages) message.ack();

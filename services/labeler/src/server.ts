@@ -8,7 +8,7 @@ import type {
 } from '@noisystudent/proto';
 import { toServiceError } from '@noisystudent/runtime';
 
-/** The Labeler RPCs: thin handlers over the parts that do the work (STYLE.md). */
+/** The Labeler RPCs: thin handlers over the parts that do the work (docs/architecture.md §8). */
 export function labelerHandlers(parts: {
   ingest(call: ServerDuplexStream<IngestRequest, IngestResponse>): void;
   stats(): Promise<GetStatsResponse>;

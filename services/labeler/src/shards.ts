@@ -8,7 +8,7 @@ export interface LabeledImage {
   outcome: { kind: 'prediction'; probabilities: Float32Array } | { kind: 'rejected'; reason: string };
 }
 
-/** What one window added, per outcome (the labeler's accounting, DESIGN.md §5). */
+/** What one window added, per outcome (the labeler's accounting, docs/architecture.md §5). */
 export interface WindowCounts {
   labeled: number;
   /** Images in the shard with a copy count ≥ 1, and the sum of their copies. */

@@ -11,7 +11,7 @@ export interface VersionFollowerOptions {
 }
 
 /**
- * Labels with the registry's current teacher (DESIGN.md §5): on each new version it reads the
+ * Labels with the registry's current teacher (docs/architecture.md §5): on each new version it reads the
  * model's metadata (classes, input) from the registry, starts a worker for the version (its own
  * durable consumer from the start of the retained log: the relabeling), then stops the previous
  * version's worker and deletes its consumer. A version that cannot be loaded (registry unreachable,

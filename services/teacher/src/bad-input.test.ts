@@ -1,4 +1,4 @@
-// DESIGN.md §7: every kind of bad request gets INVALID_ARGUMENT or RESOURCE_EXHAUSTED with a
+// docs/architecture.md §7: every kind of bad request gets INVALID_ARGUMENT or RESOURCE_EXHAUSTED with a
 // message naming the field and what was expected, and the service keeps serving, leaking nothing.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

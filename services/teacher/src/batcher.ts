@@ -52,7 +52,7 @@ interface Waiting<Job, Result> extends QueuedJob<Job> {
 }
 
 /**
- * One queue for every caller (DESIGN.md §5, Teacher): jobs of one or more images are gathered
+ * One queue for every caller (docs/architecture.md §5, Teacher): jobs of one or more images are gathered
  * into batches of at most `maxBatchSize` images, a batch leaves when it is full or its oldest
  * job has waited `maxQueueDelayMs`, and at most `maxInFlightBatches` run at once. Cancelled and
  * expired jobs are dropped before they reach `run`. `run` gets the jobs of one batch and returns

@@ -13,7 +13,7 @@ export interface HotSwapEvents {
 }
 
 /**
- * Follows the registry's teacher pointer (DESIGN.md §5): on each new version, download, verify
+ * Follows the registry's teacher pointer (docs/architecture.md §5): on each new version, download, verify
  * the sha256, load and warm up in the worker, then switch atomically. A version that fails any
  * step is refused and logged; the model serving before keeps serving.
  */

@@ -13,7 +13,7 @@ export interface ServingModel extends LoadedModel {
 }
 
 /**
- * Which model answers (hot swap, DESIGN.md §5): `switchTo` replaces the current model atomically;
+ * Which model answers (hot swap, docs/architecture.md §5): `switchTo` replaces the current model atomically;
  * batches hold the model they started with (`acquire`/`release`), so in-flight batches finish on
  * the old model, which is disposed in the worker once the last of them releases it.
  */

@@ -1,4 +1,4 @@
-// The model's thread (DESIGN.md §3): tfjs, its backend and every loaded model live here, so
+// The model's thread (docs/architecture.md §3): tfjs, its backend and every loaded model live here, so
 // inference never blocks the gRPC event loop. Requests arrive one message at a time; predictions
 // run synchronously in arrival order.
 import { readlinkSync } from 'node:fs';

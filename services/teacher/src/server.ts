@@ -30,7 +30,10 @@ interface Parts {
   log: Logger;
 }
 
-/** The Teacher RPCs: thin handlers that check the request, call the predictor and map the result (STYLE.md). */
+/**
+ * The Teacher RPCs: thin handlers that check the request, call the predictor and map the result
+ * (docs/architecture.md §8).
+ */
 export function teacherHandlers(parts: Parts): TeacherServer {
   const { predictor, slot, metrics, limits, log } = parts;
   const outcome = (rpc: string, error?: unknown): void => {

@@ -16,7 +16,7 @@ export interface EncodedArtifact {
 }
 
 /**
- * One blob holding everything needed to serve or continue a model (DESIGN.md §3): the
+ * One blob holding everything needed to serve or continue a model (docs/architecture.md §3): the
  * `ModelArtifact` protobuf with the metadata, the tfjs topology JSON, the weight specs and the
  * weight bytes. Topology and weights come from tfjs' own IO (`model.save`), every weight included
  * (batch-norm moving statistics too), so custom layers registered with `serialization.registerClass`

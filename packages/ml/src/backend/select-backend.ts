@@ -58,7 +58,7 @@ export function describeBackend(choice: BackendChoice): string {
 }
 
 /**
- * Chooses and initialises the TensorFlow.js backend once per process (DESIGN.md §3):
+ * Chooses and initialises the TensorFlow.js backend once per process (docs/architecture.md §3):
  * auto tries tfjs-node-gpu (CUDA), tfjs-node, then wasm with our training kernels, then cpu.
  * Later calls return the first choice; asking for a different backend then is an error.
  */

@@ -8,7 +8,7 @@ export type ResNetPresetName = (typeof RESNET_PRESET_NAMES)[number];
 /** Fields a caller may change on a preset (e.g. `{ classes: 100, noise: false, seed: 7 }`). */
 export type ResNetPresetOverrides = Partial<ResNetOptions>;
 
-/** The reference model's layout (DESIGN.md §3): blocks of 32, 64 (stride 2, projection), 64. */
+/** The reference model's layout (docs/architecture.md §3): blocks of 32, 64 (stride 2, projection), 64. */
 const REFERENCE_STAGES: ResNetStage[] = [
   { filters: 32, blocks: 1, strides: 1 },
   { filters: 64, blocks: 2, strides: 2 },

@@ -4,7 +4,7 @@ import { resnetPreset } from './model-presets.js';
 import { buildResNet } from './resnet.js';
 
 /**
- * The reference model every benchmark and whole-model test uses (DESIGN.md §3): the `reference`
+ * The reference model every benchmark and whole-model test uses (docs/architecture.md §3): the `reference`
  * preset of the ResNet family (resnet.ts) — 3×3 stem with 32 channels + BN + ReLU; basic blocks
  * of 32, 64 (stride 2, 1×1 projection) and 64; global average pool; dropout; dense 10.
  * 151,274 trainable parameters (152,106 with BN moving statistics), 80.7 MFLOP per 28×28×1 image.

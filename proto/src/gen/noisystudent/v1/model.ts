@@ -263,7 +263,7 @@ export interface WeightSpec {
 
 /**
  * A whole model as one binary blob: the registry stores the encoded message and names it by its
- * sha256 (DESIGN §3).
+ * sha256 (docs/architecture.md §3).
  *
  * Invariants: weight_specs are in weight_data order, contiguous and non-overlapping; the last one
  * ends at len(weight_data).

@@ -57,7 +57,7 @@ export function labelModeToJSON(object: LabelMode): string {
 }
 
 /**
- * The pseudo-label policy a shard was made with (DESIGN §3, "Pseudo-label policy"). The labeler
+ * The pseudo-label policy a shard was made with (docs/architecture.md §3, "Pseudo-label policy"). The labeler
  * writes every field explicitly: zero values are meant literally, not as "default".
  */
 export interface BalancingPolicy {
