@@ -1,12 +1,11 @@
 // npm run bench:serve -- --json: the reference model in-process at its best batch size, then the
 // same model behind the teacher service (a child process, as deployed) under 64 concurrent unary
 // callers and under one PredictStream with 256 requests in flight. Prints one JSON line.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 import { Command } from 'commander';
@@ -25,6 +24,7 @@ import {
 } from '@noisystudent/ml';
 import { Dtype, TeacherClient, type Image, type PredictStreamResponse } from '@noisystudent/proto';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { HealthClient, spawnService, type SpawnedService } from '@noisystudent/runtime';
 
 interface BenchOptions {
   json: boolean;
@@ -86,20 +86,23 @@ function bestInProcess(model: ReturnType<typeof buildReferenceResNet>, seconds: 
   return best;
 }
 
-/** Starts services/teacher/dist/main.js on a model file; resolves with its ports once it serves. */
-async function startService(modelFile: string, batch: number, maxQueueDelayMs: number, profileDirectory?: string) {
-  const main = fileURLToPath(new URL('../main.js', import.meta.url));
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [
-      ...(profileDirectory === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDirectory]),
-      main,
+/** Starts services/teacher/dist/main.js on a model file; resolves once its health says it serves the model. */
+async function startService(
+  modelFile: string,
+  batch: number,
+  maxQueueDelayMs: number,
+  profileDirectory?: string,
+): Promise<SpawnedService> {
+  const service = await spawnService(fileURLToPath(new URL('../main.js', import.meta.url)), {
+    args: [
       '--model-file',
       modelFile,
       '--port',
       '0',
       '--metrics-port',
       '0',
+      '--log-level',
+      'warn',
       '--max-batch-size',
       String(batch),
       '--max-queue-delay-ms',
@@ -107,23 +110,20 @@ async function startService(modelFile: string, batch: number, maxQueueDelayMs: n
       '--max-queue-size',
       '4096',
     ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  // Read its log until it serves; keep reading after (a closed pipe would kill it on its next line).
-  const lines = createInterface({ input: child.stdout ?? process.stdin });
-  const ports = await new Promise<{ port: number; metricsPort: number }>((resolve, reject) => {
-    let found = { port: 0, metricsPort: 0 };
-    lines.on('line', (line) => {
-      const entry = JSON.parse(line) as { msg?: string; port?: number; metricsPort?: number };
-      if (entry.port !== undefined && entry.metricsPort !== undefined) {
-        found = { port: entry.port, metricsPort: entry.metricsPort };
-      }
-      if (entry.msg === 'serving new teacher version') resolve(found);
-      if (entry.msg === 'refused teacher version') reject(new Error(`the service refused the model: ${line}`));
-    });
-    child.once('exit', (code) => reject(new Error(`the service exited with code ${code} before serving`)));
+    execArgv: profileDirectory === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDirectory],
+    output: 'stderr',
   });
-  return { child, ...ports };
+  const health = new HealthClient(service.address);
+  try {
+    // Listening comes first; SERVING once the model is loaded and warmed up.
+    await health.waitFor('SERVING', '', 120_000);
+  } catch (error) {
+    await service.stop();
+    throw error;
+  } finally {
+    health.close();
+  }
+  return service;
 }
 
 /**
@@ -189,8 +189,7 @@ runMain('bench:serve', async () => {
   await writeFile(modelFile, artifact.bytes);
   const service = await startService(modelFile, inProcess.batch, options.maxQueueDelayMs, options.profileService);
   try {
-    const address = `127.0.0.1:${service.port}`;
-    const client = new TeacherClient(address, credentials.createInsecure());
+    const client = new TeacherClient(service.address, credentials.createInsecure());
     const pixels = Buffer.from(Uint8Array.from(seededValues(784, 5), (value) => Math.floor((value + 1) * 127.5)));
     const image: Image = {
       content: { $case: 'tensor', value: { shape: [28, 28, 1], dtype: Dtype.UINT8, data: pixels } },
@@ -279,9 +278,8 @@ runMain('bench:serve', async () => {
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
-    service.child.kill('SIGTERM');
-    const [code, signal] = (await once(service.child, 'exit')) as [number | null, string | null];
-    if (code !== 0) say(`the service exited with code ${code} (signal ${signal})`);
+    const code = await service.stop();
+    if (code !== 0) say(`the service exited with code ${code}`);
     await rm(directory, { recursive: true, force: true });
   }
 });
