@@ -5,6 +5,7 @@ import { integerOption, positiveNumberOption, runMain } from '../cli/options.js'
 import { loadFashionMnist } from '../data/fashion-mnist.js';
 import { PRESETS, type ExperimentConfig } from './presets.js';
 import { runNoisyStudentExperiment, type ExperimentResult } from './run-experiment.js';
+import { summarizeSeeds, type ExperimentSummary, type Spread } from './seed-summary.js';
 
 interface CliOptions {
   preset: string;
@@ -12,6 +13,8 @@ interface CliOptions {
   backend: string;
   data?: string;
   seed?: number;
+  seeds: number;
+  evalImages?: number;
   rounds?: number;
   teacherSteps?: number;
   studentSteps?: number;
@@ -46,6 +49,18 @@ const program = new Command()
   )
   .option('--data <dir>', 'folder with the Fashion-MNIST idx files (default: NS_FASHION_MNIST_DIR or Debian path)')
   .option('--seed <n>', 'seed for splits, batches, noise and initial weights', integerOption('--seed', 0, 2 ** 31 - 1))
+  .option(
+    '--seeds <n>',
+    "run the whole experiment n times with seeds seed, seed+1, …; each run's JSON line goes to stderr and the " +
+      'final line on stdout has the mean, min and max of every accuracy, and the runs',
+    integerOption('--seeds', 1, 100),
+    1,
+  )
+  .option(
+    '--eval-images <n>',
+    'training images held out to choose the teacher recipe and decide promotion (the test images are only reported)',
+    integerOption('--eval-images'),
+  )
   .option('--rounds <n>', 'self-training rounds', integerOption('--rounds', 1, 20))
   .option('--teacher-steps <n>', 'training steps of each supervised teacher recipe', integerOption('--teacher-steps'))
   .option(
@@ -118,6 +133,7 @@ async function main(): Promise<void> {
   const config: ExperimentConfig = {
     ...preset,
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
+    ...(options.evalImages !== undefined ? { evalImages: options.evalImages } : {}),
     ...(options.rounds !== undefined ? { rounds: options.rounds } : {}),
     ...(options.teacherSteps !== undefined ? { teacherSteps: options.teacherSteps } : {}),
     ...(options.studentSteps !== undefined ? { studentSteps: options.studentSteps } : {}),
@@ -141,25 +157,80 @@ async function main(): Promise<void> {
     loadFashionMnist('train', options.data),
     loadFashionMnist('test', options.data),
   ]);
-  const result = await runNoisyStudentExperiment(config, { name: 'fashion-mnist', train, test }, say, {
-    ...(options.teacherCache === undefined ? {} : { teacherCache: options.teacherCache }),
-  });
-  if (!options.json) printTable(result, say);
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+  const started = performance.now();
+  const runs: ExperimentResult[] = [];
+  for (let run = 0; run < options.seeds; run++) {
+    const result = await runNoisyStudentExperiment(
+      { ...config, seed: config.seed + run },
+      { name: 'fashion-mnist', train, test },
+      say,
+      { ...(options.teacherCache === undefined ? {} : { teacherCache: options.teacherCache }) },
+    );
+    if (!options.json) printTable(result, say);
+    if (options.seeds > 1) say(JSON.stringify(result));
+    runs.push(result);
+  }
+  const [only] = runs;
+  if (runs.length === 1 && only !== undefined) {
+    process.stdout.write(`${JSON.stringify(only)}\n`);
+    return;
+  }
+  const summary = summarizeSeeds(runs);
+  if (!options.json) printSummaryTable(summary, say);
+  const wall_s = Math.round((performance.now() - started) / 100) / 10;
+  process.stdout.write(`${JSON.stringify({ ...summary, runs, wall_s })}\n`);
 }
 
 function printTable(result: ExperimentResult, say: (line: string) => void): void {
+  const { teacher } = result;
   say('');
-  say(`teacher (${result.teacher.recipe}, ${result.teacher.steps} steps): ${result.teacher.accuracy}%`);
-  say('round  student  teacher  supervised  supervised+noise  pseudo-labels kept  correct  promoted');
+  say(
+    `seed ${result.seed}; chosen on ${result.eval_images} eval images, reported on ${result.test_images} test images`,
+  );
+  say(
+    `teacher (${teacher.recipe}, ${teacher.steps} steps): ${teacher.accuracy}% on test, ${teacher.eval_accuracy}% on eval ` +
+      `(supervised ${teacher.recipes.supervised.eval_accuracy}%, supervised+noise ${teacher.recipes.supervised_noised.eval_accuracy}% on eval)`,
+  );
+  say(
+    'round  student  teacher  supervised  supervised+noise    gain  pseudo-labels kept  correct  student/teacher on eval  promoted',
+  );
   result.rounds.forEach((round, index) => {
     say(
       `${String(index + 1).padStart(5)}  ${round.student.accuracy.toFixed(2).padStart(7)}  ${round.teacherAccuracy.toFixed(2).padStart(7)}  ` +
         `${round.baselines.supervised.toFixed(2).padStart(10)}  ${round.baselines.supervised_noised.toFixed(2).padStart(16)}  ` +
-        `${String(round.accepted).padStart(18)}  ${round.pseudo_label_accuracy.toFixed(2).padStart(7)}  ${round.promoted ? 'yes' : 'no'}`,
+        `${signed(round.gain_over_best_baseline).padStart(6)}  ${String(round.accepted).padStart(18)}  ` +
+        `${round.pseudo_label_accuracy.toFixed(2).padStart(7)}  ` +
+        `${`${round.student.eval_accuracy.toFixed(2)} / ${round.teacher_eval_accuracy.toFixed(2)}`.padStart(24)}  ${round.promoted ? 'yes' : 'no'}`,
     );
   });
   say(`wall time ${result.wall_s} s`);
+}
+
+function printSummaryTable(summary: ExperimentSummary, say: (line: string) => void): void {
+  const runs = summary.seeds.length;
+  const { teacher } = summary;
+  say('');
+  say(`${runs} seeds (${summary.seeds.join(', ')}): test accuracy, mean ± half the range`);
+  say(
+    `teacher: ${plusMinus(teacher.accuracy)} (on eval ${plusMinus(teacher.eval_accuracy)}); recipe supervised ` +
+      `${teacher.recipes.supervised}×, supervised+noise ${teacher.recipes.supervised_noised}×`,
+  );
+  say('round          student       supervised  supervised+noise  gain over best     promoted');
+  summary.rounds.forEach((round, index) => {
+    say(
+      `${String(index + 1).padStart(5)}  ${plusMinus(round.student.accuracy).padStart(15)}  ${plusMinus(round.baselines.supervised).padStart(15)}  ` +
+        `${plusMinus(round.baselines.supervised_noised).padStart(16)}  ${plusMinus(round.gain_over_best_baseline, true).padStart(14)}  ` +
+        `${`${round.promoted} of ${runs}`.padStart(11)}`,
+    );
+  });
+}
+
+function signed(value: number): string {
+  return `${value >= 0 ? '+' : ''}${value.toFixed(2)}`;
+}
+
+function plusMinus(value: Spread, withSign = false): string {
+  return `${withSign ? signed(value.mean) : value.mean.toFixed(2)} ± ${((value.max - value.min) / 2).toFixed(2)}`;
 }
 
 runMain('experiment', main);
