@@ -9,7 +9,7 @@ import { createLogger, type Logger } from '@noisystudent/runtime';
 export interface LogLine {
   level: number;
   msg: string;
-  err?: { type?: string; message?: string };
+  err?: { type?: string; message?: string; [field: string]: unknown };
   [field: string]: unknown;
 }
 

@@ -1,0 +1,218 @@
+// The labeling worker on real parts (nats-server, teacher services, the teacher pool) along the
+// paths where a window fails: it is not acknowledged, it comes back, and in the end every image
+// has exactly one outcome, from the worker's teacher version.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { labelingConsumer, natsNames, shardSubject, type NatsNames } from '@noisystudent/core';
+import { makeTestArtifact, seededValues } from '@noisystudent/ml/testing';
+import { Dtype, type Image } from '@noisystudent/proto';
+import { startNatsServer, type NatsServer } from '@noisystudent/registry/testing';
+import { createLogger } from '@noisystudent/runtime';
+import { startTeacher, teacherConfig, type Teacher } from '@noisystudent/teacher';
+import { connect, DiscardPolicy, type JetStreamManager, type NatsConnection } from 'nats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { LogLines, type LogLine } from '../../../test/support/log-lines.js';
+import { connectTeacher } from '../../../test/support/teacher-client.js';
+import { publishUnlabeled } from './ingest.js';
+import { LabelingWorker, type LabelingWorkerOptions } from './labeling-worker.js';
+import type { WindowCounts } from './shards.js';
+import { DEFAULT_RETENTION, ensureStreams } from './streams.js';
+import { TeacherPool } from './teacher-pool.js';
+import { readShards, shardOutcomes } from './testing/shard-outcomes.js';
+
+const NOT_LABELED = 'window not labeled; it will be delivered again';
+
+let directory: string;
+let server: NatsServer;
+let nc: NatsConnection;
+let jsm: JetStreamManager;
+/** Serves v1: the version the workers below label for. */
+let teacherV1: Teacher;
+/** Serves v2, other weights: a replica that has already swapped to the next version. */
+let teacherV2: Teacher;
+
+beforeAll(async () => {
+  directory = await mkdtemp(join(tmpdir(), 'ns-labeling-worker-'));
+  const files = { v1: join(directory, 'v1.nsmodel'), v2: join(directory, 'v2.nsmodel') };
+  await writeFile(files.v1, (await makeTestArtifact({ version: 'v1', seed: 3 })).bytes);
+  await writeFile(files.v2, (await makeTestArtifact({ version: 'v2', seed: 4 })).bytes);
+  const start = async (modelFile: string): Promise<Teacher> => {
+    const config = teacherConfig({ port: 0, metricsPort: 0, modelFile, maxBatchSize: 16, maxQueueDelayMs: 2 }, {});
+    const teacher = await startTeacher(config, createLogger({ service: 'teacher', level: 'silent' }));
+    await teacher.serving();
+    return teacher;
+  };
+  [server, teacherV1, teacherV2] = await Promise.all([startNatsServer(), start(files.v1), start(files.v2)]);
+  nc = await connect({ servers: server.url });
+  jsm = await nc.jetstreamManager();
+});
+
+afterAll(async () => {
+  await Promise.all([teacherV1?.stop(), teacherV2?.stop()]);
+  await nc?.close();
+  await server?.stop();
+  await rm(directory, { recursive: true, force: true });
+});
+
+function pixels(count: number, seed: number): Uint8Array[] {
+  return Array.from({ length: count }, (_, index) =>
+    Uint8Array.from(seededValues(28 * 28, seed + index), (value) => Math.floor((value + 1) * 127.5)),
+  );
+}
+
+const uint8Tensor = (data: Uint8Array): Image => ({
+  content: { $case: 'tensor', value: { shape: [28, 28, 1], dtype: Dtype.UINT8, data: Buffer.from(data) } },
+});
+
+/** Fresh streams under `prefix` holding `count` images (`img-0` …), as Ingest stores them. */
+async function streamsWithImages(prefix: string, count: number, seed: number): Promise<NatsNames> {
+  const names = natsNames(prefix);
+  await ensureStreams(jsm, names, DEFAULT_RETENTION);
+  const js = nc.jetstream();
+  const images = pixels(count, seed);
+  for (const [index, data] of images.entries()) {
+    await publishUnlabeled(js, names, 'test', {
+      sourceId: `img-${index}`,
+      image: uint8Tensor(data),
+      ingestedAt: new Date(),
+    });
+  }
+  return names;
+}
+
+/** A worker for v1 whose windows hold every image at once; `labeled` resolves with the first window it stores. */
+function startWorker(
+  names: NatsNames,
+  pool: TeacherPool,
+  logs: LogLines,
+  options: Partial<LabelingWorkerOptions>,
+): { worker: LabelingWorker; windows: WindowCounts[]; labeled: Promise<WindowCounts> } {
+  const windows: WindowCounts[] = [];
+  let stored: (counts: WindowCounts) => void = () => undefined;
+  const labeled = new Promise<WindowCounts>((resolve) => (stored = resolve));
+  const worker = new LabelingWorker(
+    nc.jetstream(),
+    jsm,
+    names,
+    pool,
+    {
+      teacherVersion: 'v1',
+      classes: 10,
+      // Threshold 0, no balancing: every predicted image goes into a shard.
+      policy: { threshold: 0, mode: 'hard' },
+      windowSize: 1024,
+      windowWaitMs: 1_000,
+      maxPayloadBytes: 1024 * 1024,
+      concurrentWindows: 1,
+      ...options,
+    },
+    logs.log,
+    (counts) => {
+      windows.push(counts);
+      stored(counts);
+    },
+    () => nc.flush(),
+  );
+  return { worker, windows, labeled };
+}
+
+/** How the worker's durable consumer stands: deliveries (first and again), and what is not finished. */
+async function consumerState(names: NatsNames) {
+  const info = await jsm.consumers.info(names.unlabeledStream, labelingConsumer('v1'));
+  return { delivered: info.delivered.consumer_seq, pending: info.num_pending, unacknowledged: info.num_ack_pending };
+}
+
+const notLabeled = (line: LogLine): boolean => line.msg === NOT_LABELED;
+
+describe('LabelingWorker', () => {
+  it('naks a window stored only in part and stores it once when it comes back: one outcome per image', async () => {
+    const IMAGES = 40;
+    const names = await streamsWithImages('partial', IMAGES, 100);
+    // Room for one message: of the window's parts, the first to arrive is stored, the others refused.
+    const shards = await jsm.streams.info(names.shardsStream);
+    await jsm.streams.update(names.shardsStream, { ...shards.config, max_msgs: 1, discard: DiscardPolicy.New });
+    const pool = TeacherPool.connect([`127.0.0.1:${teacherV1.port}`]);
+    const logs = new LogLines('labeler');
+    // 40 examples of ~0.8 kB under an 8 kB payload: the window goes out in several parts.
+    const { worker, windows, labeled } = startWorker(names, pool, logs, { maxPayloadBytes: 8 * 1024 });
+    try {
+      await worker.start();
+      const failure = await logs.waitFor(notLabeled, 'the window to fail');
+      expect(failure).toMatchObject({ level: 40, teacherVersion: 'v1', images: IMAGES });
+      expect(failure.err).toMatchObject({ api_error: { err_code: 10077, description: 'maximum messages exceeded' } });
+      expect((await jsm.streams.info(names.shardsStream)).state.messages).toBe(1);
+      await jsm.streams.update(names.shardsStream, shards.config);
+
+      const counts = await labeled;
+      expect(counts).toMatchObject({ labeled: IMAGES, inShards: IMAGES, rejected: 0 });
+      expect(windows).toHaveLength(1);
+      const parts = await readShards(jsm, names.shardsStream, shardSubject(names, 'v1'));
+      // Every part once: the one stored before the failure was not stored again (same window, same shard ids).
+      expect(parts.length).toBeGreaterThan(1);
+      expect(parts.length).toBe(parts[0]?.partCount);
+      expect(new Set(parts.map((part) => part.shardId)).size).toBe(parts.length);
+      const { everyId } = shardOutcomes(parts);
+      expect(everyId.sort()).toEqual(Array.from({ length: IMAGES }, (_, index) => `img-${index}`).sort());
+      // Delivered at least twice, and finished.
+      const state = await consumerState(names);
+      expect(state.delivered).toBeGreaterThanOrEqual(2 * IMAGES);
+      expect(state.pending + state.unacknowledged).toBe(0);
+    } finally {
+      await worker.stop();
+      await pool.close();
+    }
+  });
+
+  it('naks a window answered in part by another teacher version and labels it with its own once that one answers alone', async () => {
+    const IMAGES = 16;
+    const names = await streamsWithImages('mixed', IMAGES, 200);
+    const images = pixels(IMAGES, 200);
+    // Replicas mid-swap: one still serves v1, the other v2 already. A window's requests go to both.
+    const pool = TeacherPool.connect([`127.0.0.1:${teacherV1.port}`, `127.0.0.1:${teacherV2.port}`], {
+      retryDelayMs: 50,
+    });
+    await pool.waitForStreams(4);
+    const logs = new LogLines('labeler');
+    const { worker, labeled } = startWorker(names, pool, logs, {});
+    try {
+      await worker.start();
+      const failure = await logs.waitFor(notLabeled, 'the window to fail');
+      expect(failure).toMatchObject({
+        level: 40,
+        teacherVersion: 'v1',
+        images: IMAGES,
+        err: { type: 'VersionMismatch', message: 'teacher answered as v2, this worker labels for v1' },
+      });
+      expect((await jsm.streams.info(names.shardsStream)).state.messages).toBe(0);
+      // The v2 replica leaves; the window comes back and is answered by v1 alone.
+      await teacherV2.stop();
+
+      const counts = await labeled;
+      expect(counts).toMatchObject({ labeled: IMAGES, inShards: IMAGES });
+      expect(await readShards(jsm, names.shardsStream, shardSubject(names, 'v2'))).toEqual([]);
+      const parts = await readShards(jsm, names.shardsStream, shardSubject(names, 'v1'));
+      const examples = parts.flatMap((part) => part.examples);
+      expect(examples.map((example) => example.sourceId).sort()).toEqual(
+        images.map((_, index) => `img-${index}`).sort(),
+      );
+      // Every label is v1's: what v1 answers for the image directly.
+      const direct = connectTeacher(teacherV1.port);
+      const answers = await direct.predict({ images: images.map(uint8Tensor) }).finally(() => direct.close());
+      for (const example of examples) {
+        const answer = answers.predictions[Number(example.sourceId.slice('img-'.length))];
+        expect(example.confidence).toBeCloseTo(answer?.confidence ?? NaN, 4);
+        // The label is v1's top class (compared by probability: a near tie may pick either).
+        expect(answer?.probabilities[example.hardLabel]).toBeCloseTo(answer?.confidence ?? NaN, 4);
+      }
+      const state = await consumerState(names);
+      expect(state.delivered).toBeGreaterThanOrEqual(2 * IMAGES);
+      expect(state.pending + state.unacknowledged).toBe(0);
+    } finally {
+      await worker.stop();
+      await pool.close();
+    }
+  });
+});
