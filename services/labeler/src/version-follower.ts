@@ -24,12 +24,6 @@ export class VersionFollower {
   private spec: ModelInputSpec | undefined;
   private following: TeacherFollowing | undefined;
   private readonly listeners: Array<(version: string) => void> = [];
-  /** The registry's pointer as last seen: the version to label with. */
-  private latest: TeacherPointer | undefined;
-  /** Switches run one at a time (a retry and a new pointer never overlap). */
-  private switching: Promise<void> = Promise.resolve();
-  private retryTimer: NodeJS.Timeout | undefined;
-  private stopped = false;
 
   constructor(
     private readonly source: TeacherSource,
@@ -58,37 +52,17 @@ export class VersionFollower {
   start(): void {
     this.following ??= followTeacher(
       this.source,
-      ({ pointer }) => {
-        this.latest = pointer;
-        return this.follow(pointer);
+      ({ pointer }) => (pointer.version === this.teacherVersion ? Promise.resolve(true) : this.switchTo(pointer)),
+      {
+        retryFailedAfterMs: this.options.retryDelayMs ?? 5_000,
+        onWatchError: (error) => this.log.warn({ err: error }, 'registry watch failed; watching again'),
       },
-      { onWatchError: (error) => this.log.warn({ err: error }, 'registry watch failed; watching again') },
     );
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.retryTimer);
     await this.following?.stop();
-    await this.switching;
     await this.worker?.stop();
-  }
-
-  /** Switches to `pointer` unless it is served already or a newer one came; a failed switch is retried. */
-  private follow(pointer: TeacherPointer): Promise<void> {
-    clearTimeout(this.retryTimer);
-    this.switching = this.switching.then(async () => {
-      if (this.stopped || pointer !== this.latest || pointer.version === this.teacherVersion) return;
-      if (await this.switchTo(pointer)) return;
-      if (!this.stopped && pointer === this.latest) {
-        this.retryTimer = setTimeout(() => void this.follow(pointer), this.retryDelayMs);
-      }
-    });
-    return this.switching;
-  }
-
-  private get retryDelayMs(): number {
-    return this.options.retryDelayMs ?? 5_000;
   }
 
   /** True once labeling with `pointer`'s version has started; false (reported) when it cannot. */
@@ -116,7 +90,7 @@ export class VersionFollower {
       return true;
     } catch (error) {
       this.log.error(
-        { err: error, version: pointer.version, retryInMs: this.retryDelayMs },
+        { err: error, version: pointer.version, retryInMs: this.options.retryDelayMs ?? 5_000 },
         'cannot label with this teacher version; keeping the previous one',
       );
       return false;

@@ -1,3 +1,4 @@
+import { Unavailable } from '@noisystudent/core';
 import { followTeacher, type TeacherFollowing, type TeacherSource } from '@noisystudent/registry';
 import type { Logger } from '@noisystudent/runtime';
 import type { TeacherPointer } from '@noisystudent/proto';
@@ -27,6 +28,7 @@ export class HotSwap {
     private readonly warmupBatchSize: number,
     private readonly log: Logger,
     private readonly events: HotSwapEvents,
+    private readonly options: { retryFailedAfterMs?: number } = {},
   ) {}
 
   /** Follows the pointer until `stop()` (a watch that ends or fails is started again). */
@@ -35,10 +37,15 @@ export class HotSwap {
       this.source,
       async ({ pointer, revision }) => {
         const serving = this.slot.model;
-        if (pointer.version === serving?.version && pointer.sha256 === serving.sha256) return;
-        await this.swapTo(pointer, revision);
+        if (pointer.version === serving?.version && pointer.sha256 === serving.sha256) return true;
+        // A version the registry could not hand over (NATS busy or down) is tried again; one
+        // that was refused (corrupt, unloadable) stays refused until the next promotion.
+        return (await this.swapTo(pointer, revision)) !== 'unavailable';
       },
-      { onWatchError: (error) => this.log.warn({ err: error }, 'registry watch failed; watching again') },
+      {
+        ...this.options,
+        onWatchError: (error) => this.log.warn({ err: error }, 'registry watch failed; watching again'),
+      },
     );
   }
 
@@ -46,8 +53,11 @@ export class HotSwap {
     await this.following?.stop();
   }
 
-  /** Loads the artifact `pointer` names and serves it; false (logged, reported) when refused. */
-  async swapTo(pointer: TeacherPointer, revision = 0): Promise<boolean> {
+  /**
+   * Loads the artifact `pointer` names and serves it: 'swapped', or (logged, reported) 'refused'
+   * for an artifact that cannot serve, 'unavailable' when the registry could not be read.
+   */
+  async swapTo(pointer: TeacherPointer, revision = 0): Promise<'swapped' | 'refused' | 'unavailable'> {
     const previous = this.slot.model?.version;
     this.log.info({ version: pointer.version, revision, sha256: pointer.sha256 }, 'loading new teacher version');
     try {
@@ -70,11 +80,15 @@ export class HotSwap {
         'serving new teacher version',
       );
       this.events.swapped(model, previous);
-      return true;
+      return 'swapped';
     } catch (error) {
+      if (error instanceof Unavailable) {
+        this.log.warn({ err: error, version: pointer.version, serving: previous ?? null }, 'registry unavailable');
+        return 'unavailable';
+      }
       this.log.error({ err: error, version: pointer.version, serving: previous ?? null }, 'refused teacher version');
       this.events.refused(pointer.version, error);
-      return false;
+      return 'refused';
     }
   }
 }
