@@ -31,7 +31,9 @@ export const labelerConfigSchema = z.object({
   windowSize: positive.default(1024).describe('images per labeling window (thresholding, balancing and shards)'),
   windowWaitMs: positive
     .default(500)
-    .describe('a window closes this long after its first image even when not full, ms'),
+    .describe(
+      'a window closes this long after its first image even when not full (up to 1 s later: NATS pulls wait at least that), ms',
+    ),
   concurrentWindows: positive.default(4).describe('windows labeled at once by this replica'),
   maxIngestInFlight: positive.default(256).describe('images per Ingest stream awaiting storage before reading pauses'),
   maxPredictInFlight: positive.default(512).describe('images at the teachers at once'),

@@ -7,6 +7,9 @@ import { labelingConsumer, shardSubject, type NatsNames } from '@noisystudent/co
 import { buildShards, type LabeledImage, type WindowCounts } from './shards.js';
 import type { TeacherPool } from './teacher-pool.js';
 
+/** The shortest pull expiry nats.js accepts ("expires should be at least 1000ms"). */
+const MIN_FETCH_EXPIRES_MS = 1_000;
+
 /** What the worker needs from the teacher (TeacherPool has it). */
 export type LabelingTeacher = Pick<TeacherPool, 'predict'>;
 
@@ -98,7 +101,8 @@ export class LabelingWorker {
       const window: JsMsg[] = [];
       let deadline = Infinity;
       while (!this.stopped && window.length < this.options.windowSize && Date.now() < deadline) {
-        const wait = Number.isFinite(deadline) ? Math.max(100, deadline - Date.now()) : 1_000;
+        // nats.js refuses a pull that expires in under a second; a window may close up to that late.
+        const wait = Number.isFinite(deadline) ? Math.max(MIN_FETCH_EXPIRES_MS, deadline - Date.now()) : 1_000;
         try {
           const messages = await consumer.fetch({
             max_messages: this.options.windowSize - window.length,
