@@ -2,6 +2,7 @@
 // paths where a window fails: it is not acknowledged, it comes back, and in the end every image
 // has exactly one outcome, from the worker's teacher version.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -213,6 +214,55 @@ describe('LabelingWorker', () => {
     } finally {
       await worker.stop();
       await pool.close();
+    }
+  });
+
+  it('keeps a window it holds past the ack wait (a teacher away) from being delivered again', async () => {
+    const IMAGES = 12;
+    const ACK_WAIT_MS = 3_000;
+    const names = await streamsWithImages('held', IMAGES, 300);
+    // The teacher's address, with nothing listening on it yet.
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as { port: number };
+        probe.close(() => resolve(free));
+      });
+    });
+    const pool = TeacherPool.connect([`127.0.0.1:${port}`], { retryDelayMs: 50 });
+    const logs = new LogLines('labeler');
+    // Two windows at once: an image delivered again would land in the second one.
+    const { worker, windows, labeled } = startWorker(names, pool, logs, {
+      ackWaitMs: ACK_WAIT_MS,
+      windowWaitMs: 200,
+      concurrentWindows: 2,
+    });
+    let teacher: Teacher | undefined;
+    try {
+      await worker.start();
+      // The window is held for three ack waits before any teacher answers: only time can show
+      // that NATS did not deliver its images again meanwhile.
+      await new Promise((resolve) => setTimeout(resolve, 3 * ACK_WAIT_MS));
+      const config = teacherConfig(
+        { port, metricsPort: 0, modelFile: join(directory, 'v1.nsmodel'), maxBatchSize: 16, maxQueueDelayMs: 2 },
+        {},
+      );
+      teacher = await startTeacher(config, createLogger({ service: 'teacher', level: 'silent' }));
+      await labeled;
+      // The images may have been split between the two windows; wait until all are acknowledged.
+      for (let state = await consumerState(names); state.pending + state.unacknowledged > 0;) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        state = await consumerState(names);
+      }
+      // Each image delivered once: none came back while its window waited for the teacher.
+      expect(await consumerState(names)).toEqual({ delivered: IMAGES, pending: 0, unacknowledged: 0 });
+      expect(windows.reduce((sum, counts) => sum + counts.labeled, 0)).toBe(IMAGES);
+      expect(logs.lines.filter(notLabeled)).toEqual([]);
+      const { everyId } = shardOutcomes(await readShards(jsm, names.shardsStream, shardSubject(names, 'v1')));
+      expect(everyId.sort()).toEqual(Array.from({ length: IMAGES }, (_, index) => `img-${index}`).sort());
+    } finally {
+      await worker.stop();
+      await pool.close();
+      await teacher?.stop();
     }
   });
 });

@@ -24,6 +24,11 @@ export interface LabelingWorkerOptions {
   maxPayloadBytes: number;
   /** Windows labeled at once: others fill and go to the teacher while one is published. @default 4 */
   concurrentWindows: number;
+  /**
+   * How long NATS waits for a delivered image's ack before delivering it again; a window being
+   * labeled renews it. @default the larger of 120 s and 10 × windowWaitMs
+   */
+  ackWaitMs?: number;
 }
 
 /** The teacher answered with another version than the one this worker labels for. */
@@ -62,13 +67,17 @@ export class LabelingWorker {
     return this.options.teacherVersion;
   }
 
+  /** How long NATS waits for a delivered image's ack before it delivers it again. */
+  private get ackWaitMs(): number {
+    return this.options.ackWaitMs ?? Math.max(120_000, this.options.windowWaitMs * 10);
+  }
+
   async start(): Promise<void> {
-    const ackWaitMs = Math.max(120_000, this.options.windowWaitMs * 10);
     await this.jsm.consumers.add(this.names.unlabeledStream, {
       durable_name: this.consumerName,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
-      ack_wait: ackWaitMs * 1_000_000,
+      ack_wait: this.ackWaitMs * 1_000_000,
       max_ack_pending: Math.max(2 * this.options.concurrentWindows * this.options.windowSize, 1024),
     });
     const loops = Array.from({ length: this.options.concurrentWindows }, () => this.run());
@@ -123,6 +132,12 @@ export class LabelingWorker {
 
   private async labelWindow(messages: JsMsg[]): Promise<void> {
     const { teacherVersion } = this.options;
+    // A window held longer than the ack wait (the teacher away for minutes) would be delivered
+    // again into another window while this one still holds it: an image with two outcomes.
+    // Telling NATS the window is still being worked on restarts each message's ack wait.
+    const stillWorking = setInterval(() => {
+      for (const message of messages) message.working();
+    }, this.ackWaitMs / 3);
     try {
       const labeled = await Promise.all(messages.map((message) => this.label(message)));
       const sequences = messages.map((message) => message.seq);
@@ -157,6 +172,8 @@ export class LabelingWorker {
       );
       for (const message of messages) message.nak(delayMs);
       await pause(delayMs);
+    } finally {
+      clearInterval(stillWorking);
     }
   }
 
