@@ -106,7 +106,7 @@ export const PRESETS: Record<string, ExperimentConfig> = {
     warmupSteps: 10,
   },
   // Seconds, for tests and smoke runs: few images, and just enough steps to learn (seed 1: teacher
-  // 54% on test, students 35–44%; at 20 steps they stayed at 15–35%, too near chance to test).
+  // 54% on test, students 35–44%; at 20 steps, seeds 1–3 gave 13–38%, too near chance to test).
   smoke: {
     ...DEFAULT,
     preset: 'smoke',

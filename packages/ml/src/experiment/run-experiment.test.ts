@@ -15,10 +15,9 @@ describe('the offline Noisy Student experiment (smoke preset, real Fashion-MNIST
     const lines: string[] = [];
     const smoke = PRESETS['smoke'];
     if (smoke === undefined) throw new Error('no smoke preset');
-    const result = await runNoisyStudentExperiment(
-      { ...smoke, rounds: 2 },
-      { name: 'fashion-mnist', train, test },
-      (line) => lines.push(line),
+    // One round, as the preset has it: a second one would take the test past 20 s.
+    const result = await runNoisyStudentExperiment(smoke, { name: 'fashion-mnist', train, test }, (line) =>
+      lines.push(line),
     );
     expect(result).toMatchObject({
       dataset: 'fashion-mnist',
@@ -41,40 +40,31 @@ describe('the offline Noisy Student experiment (smoke preset, real Fashion-MNIST
     expect({ accuracy: teacher.accuracy, eval_accuracy: teacher.eval_accuracy }).toEqual(
       teacher.recipes[teacher.recipe],
     );
-    // Training works: chance is 10% on 10 classes. Measured with seed 1 on wasm: teacher 54.3%
-    // on test, students 43.7% and 35%, pseudo-labels 70.5% correct.
+    // Training works: chance is 10% on 10 classes. Measured with seed 1 on wasm: teacher 54.33%
+    // on test (53.67% on eval), student 43.67% (47.33%), pseudo-labels 70.47% correct.
     expect(teacher.accuracy).toBeGreaterThanOrEqual(40);
     expect(teacher.eval_accuracy).toBeGreaterThanOrEqual(40);
-    expect(result.rounds).toHaveLength(2);
-    for (const round of result.rounds) {
-      expect(round.student.accuracy).toBeGreaterThanOrEqual(25);
-      expect(round.student.eval_accuracy).toBeGreaterThanOrEqual(25);
-      expect(round.baselines.supervised).toBeGreaterThanOrEqual(40);
-      expect(round.pseudo_label_accuracy).toBeGreaterThanOrEqual(45);
-      for (const accuracy of [round.student.accuracy, round.student.eval_accuracy, round.pseudo_label_accuracy]) {
-        expect(accuracy).toBeLessThanOrEqual(100);
-      }
-      expect(round.accepted).toBeGreaterThan(0);
-      expect(round.accepted).toBeLessThanOrEqual(400);
-      // Eval decides promotion (300 eval images: distinct accuracies stay distinct in hundredths).
-      expect(round.promoted).toBe(round.student.eval_accuracy > round.teacher_eval_accuracy);
-      const best = Math.max(round.baselines.supervised, round.baselines.supervised_noised);
-      expect(round.gain_over_best_baseline).toBeCloseTo(round.student.accuracy - best, 2);
+    expect(result.rounds).toHaveLength(1);
+    const [round] = result.rounds;
+    if (round === undefined) throw new Error('no round');
+    expect(round.student.accuracy).toBeGreaterThanOrEqual(30);
+    expect(round.student.eval_accuracy).toBeGreaterThanOrEqual(30);
+    expect(round.pseudo_label_accuracy).toBeGreaterThanOrEqual(50);
+    for (const accuracy of [round.student.accuracy, round.student.eval_accuracy, round.pseudo_label_accuracy]) {
+      expect(accuracy).toBeLessThanOrEqual(100);
     }
-    // Round 1's teacher is the chosen recipe; round 2's is round 1's student when it was promoted.
-    const [first, second] = result.rounds;
-    expect(first?.teacherAccuracy).toBe(teacher.accuracy);
-    expect(first?.teacher_eval_accuracy).toBe(teacher.eval_accuracy);
-    if (first !== undefined && second !== undefined) {
-      const next = first.promoted
-        ? first.student
-        : { accuracy: first.teacherAccuracy, eval_accuracy: first.teacher_eval_accuracy };
-      expect(second.teacherAccuracy).toBe(next.accuracy);
-      expect(second.teacher_eval_accuracy).toBe(next.eval_accuracy);
-    }
+    expect(round.accepted).toBeGreaterThan(0);
+    expect(round.accepted).toBeLessThanOrEqual(400);
+    // The round's teacher is the chosen recipe, and eval decides its fate (300 eval images:
+    // distinct accuracies stay distinct in hundredths).
+    expect(round.teacherAccuracy).toBe(teacher.accuracy);
+    expect(round.teacher_eval_accuracy).toBe(teacher.eval_accuracy);
+    expect(round.promoted).toBe(round.student.eval_accuracy > round.teacher_eval_accuracy);
+    const best = Math.max(round.baselines.supervised, round.baselines.supervised_noised);
+    expect(round.gain_over_best_baseline).toBeCloseTo(round.student.accuracy - best, 2);
     // At the teacher's budget the baselines are the teacher's two recipe runs, trained once.
     expect(lines.filter((line) => line.startsWith('supervised (40 steps)'))).toHaveLength(1);
-    expect(first?.baselines).toEqual({
+    expect(round.baselines).toEqual({
       supervised: teacher.recipes.supervised.accuracy,
       supervised_noised: teacher.recipes.supervised_noised.accuracy,
     });
