@@ -1,9 +1,14 @@
 // A model must answer through the teacher's Predict exactly as it evaluates in-process: the
 // artifact carries how to feed it (preprocessing), and the service follows it. Served from an
 // artifact file, scored on real Fashion-MNIST test images sent as PNGs and as raw uint8 tensors.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+import { sha256Hex } from '@noisystudent/core';
 
 import {
   decodeModelArtifact,
@@ -98,6 +103,9 @@ async function serve<T>(artifact: EncodedArtifact, use: (client: TestTeacherClie
   }
 }
 
+/** The experiment's command, as a user runs it, from its TypeScript source. */
+const EXPERIMENT_CLI = fileURLToPath(new URL('../packages/ml/src/experiment/cli.ts', import.meta.url));
+
 describe('Predict answers as the model evaluates', () => {
   it('for the quick-trained test teacher, from PNGs and from raw tensors', async () => {
     const artifact = await trainedFashionArtifact({ version: 'quick' });
@@ -109,6 +117,32 @@ describe('Predict answers as the model evaluates', () => {
       await servedAccuracy(client, 'tensor'),
     ]);
     expect(Math.abs(png - expected)).toBeLessThanOrEqual(0.1);
+    expect(Math.abs(tensor - expected)).toBeLessThanOrEqual(0.1);
+  });
+
+  it('for the teacher the experiment writes (--save-teacher)', async () => {
+    const path = join(directory, 'experiment-teacher.nsmodel');
+    await promisify(execFile)(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--conditions',
+        'source',
+        EXPERIMENT_CLI,
+        '--preset',
+        'smoke',
+        '--json',
+        '--save-teacher',
+        path,
+      ],
+      { maxBuffer: 16 * 1024 * 1024 },
+    );
+    const bytes = new Uint8Array(await readFile(path));
+    const artifact = { bytes, sha256: sha256Hex(bytes) };
+    const expected = await inProcessAccuracy(artifact);
+    expect(expected).toBeGreaterThan(30);
+    const tensor = await serve(artifact, (client) => servedAccuracy(client, 'tensor'));
     expect(Math.abs(tensor - expected)).toBeLessThanOrEqual(0.1);
   });
 });

@@ -1,3 +1,4 @@
+import { checkVersion } from '@noisystudent/core';
 import { Command } from 'commander';
 
 import { initBackend } from '../backend/select-backend.js';
@@ -28,6 +29,8 @@ interface CliOptions {
   dropout?: number;
   finalSurvival?: number;
   teacherCache?: string;
+  saveTeacher?: string;
+  teacherVersion: string;
 }
 
 const program = new Command()
@@ -42,6 +45,8 @@ const program = new Command()
     'default',
   )
   .option('--json', 'print only the final JSON line on stdout (progress still goes to stderr)', false)
+  .option('--save-teacher <file>', 'write the last teacher as a model artifact (serve it, or push it to the registry)')
+  .option('--teacher-version <version>', 'the version --save-teacher names the artifact', 'v1')
   .option(
     '--backend <name>',
     'auto | tensorflow | wasm | cpu (default: NS_BACKEND or auto)',
@@ -157,6 +162,10 @@ async function main(): Promise<void> {
     loadFashionMnist('train', options.data),
     loadFashionMnist('test', options.data),
   ]);
+  if (options.saveTeacher !== undefined && options.seeds > 1) {
+    program.error('--save-teacher: expected one run, got --seeds ' + String(options.seeds));
+  }
+  checkVersion(options.teacherVersion, '--teacher-version');
   const started = performance.now();
   const runs: ExperimentResult[] = [];
   for (let run = 0; run < options.seeds; run++) {
@@ -164,7 +173,12 @@ async function main(): Promise<void> {
       { ...config, seed: config.seed + run },
       { name: 'fashion-mnist', train, test },
       say,
-      { ...(options.teacherCache === undefined ? {} : { teacherCache: options.teacherCache }) },
+      {
+        ...(options.teacherCache === undefined ? {} : { teacherCache: options.teacherCache }),
+        ...(options.saveTeacher === undefined
+          ? {}
+          : { saveTeacher: { path: options.saveTeacher, version: options.teacherVersion } }),
+      },
     );
     if (!options.json) printTable(result, say);
     if (options.seeds > 1) say(JSON.stringify(result));

@@ -13,6 +13,7 @@ import { trainModel } from '../train/train-model.js';
 import { chooseTeacherRecipe, promotesStudent, type HeldOutAccuracy, type Recipe } from './decisions.js';
 import type { ExperimentConfig, NoiseSettings } from './presets.js';
 import { cachedTeacher } from './teacher-cache.js';
+import { saveArtifact } from './save-artifact.js';
 
 export type { Recipe } from './decisions.js';
 
@@ -73,6 +74,11 @@ export interface ExperimentRunOptions {
    * (student noise, labels, threshold, unlabeled size, width, steps) then share one teacher.
    */
   teacherCache?: string;
+  /**
+   * Writes the last teacher (the first one, or the last student promoted) to `path` as an artifact
+   * named `version`, with its eval accuracy: a model to serve or push to the registry.
+   */
+  saveTeacher?: { path: string; version: string };
 }
 
 /**
@@ -304,6 +310,14 @@ export async function runNoisyStudentExperiment(
     } else {
       student.dispose();
     }
+  }
+  if (options.saveTeacher !== undefined) {
+    await saveArtifact(teacher, options.saveTeacher, data, {
+      widthMultiplier: teacherWidth,
+      evalImages: split.eval.length,
+      evalAccuracy: teacherAccuracy.eval,
+    });
+    log(`teacher saved to ${options.saveTeacher.path} as version ${options.saveTeacher.version}`);
   }
   teacher.dispose();
   return {
