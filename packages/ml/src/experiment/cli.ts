@@ -11,7 +11,7 @@ import { summarizeSeeds, type ExperimentSummary, type Spread } from './seed-summ
 interface CliOptions {
   preset: string;
   json: boolean;
-  backend: string;
+  backend?: string;
   data?: string;
   seed?: number;
   seeds: number;
@@ -47,11 +47,7 @@ const program = new Command()
   .option('--json', 'print only the final JSON line on stdout (progress still goes to stderr)', false)
   .option('--save-teacher <file>', 'write the last teacher as a model artifact (serve it, or push it to the registry)')
   .option('--teacher-version <version>', 'the version --save-teacher names the artifact', 'v1')
-  .option(
-    '--backend <name>',
-    'auto | tensorflow | wasm | cpu (default: NS_BACKEND or auto)',
-    process.env['NS_BACKEND'] ?? 'auto',
-  )
+  .option('--backend <name>', 'auto | tensorflow | wasm | cpu (default: NS_BACKEND, else auto)')
   .option('--data <dir>', 'folder with the Fashion-MNIST idx files (default: NS_FASHION_MNIST_DIR or Debian path)')
   .option('--seed <n>', 'seed for splits, batches, noise and initial weights', integerOption('--seed', 0, 2 ** 31 - 1))
   .option(
