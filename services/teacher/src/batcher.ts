@@ -221,5 +221,6 @@ export class DynamicBatcher<Job, Result> {
 }
 
 function cancelled(signal: AbortSignal): Error {
+  if (signal.reason instanceof JobDropped) return signal.reason;
   return new JobDropped('AbortError', `cancelled: the caller went away before inference (${String(signal.reason)})`);
 }

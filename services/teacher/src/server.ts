@@ -11,6 +11,7 @@ import {
 } from '@noisystudent/proto';
 import { serveBoundedDuplex, toGrpcStatus, toServiceError, type Logger } from '@noisystudent/runtime';
 
+import { JobDropped } from './batcher.js';
 import type { TeacherMetrics } from './metrics.js';
 import type { ModelSlot } from './model-slot.js';
 import { toClassProbabilities } from './predictions.js';
@@ -46,7 +47,14 @@ export function teacherHandlers(parts: Parts): TeacherServer {
   return {
     predict(call: ServerUnaryCall<PredictRequest, PredictResponse>, callback: sendUnaryData<PredictResponse>): void {
       const controller = new AbortController();
-      call.on('cancelled', () => controller.abort('cancelled by the caller'));
+      // grpc-js cancels a call whose deadline passed too: count it as what it is.
+      call.on('cancelled', () =>
+        controller.abort(
+          Date.now() >= deadlineOf(call)
+            ? new JobDropped('DeadlineExceeded', 'deadline: passed while the request waited in the queue')
+            : 'cancelled by the caller',
+        ),
+      );
       const run = async (): Promise<PredictResponse> => {
         const { images, topK } = call.request;
         checkImageCount(images.length, limits.maxImagesPerRequest);
