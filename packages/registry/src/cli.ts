@@ -48,7 +48,10 @@ async function withRegistry(use: (registry: Registry, options: GlobalOptions) =>
 
 function describeTeacher(record: TeacherRecord): string {
   const { pointer, revision } = record;
-  const accuracy = pointer.metrics === undefined ? '' : ` ${(pointer.metrics.top1Accuracy * 100).toFixed(2)}%`;
+  const accuracy =
+    pointer.metrics === undefined
+      ? ''
+      : `, ${(pointer.metrics.top1Accuracy * 100).toFixed(2)}% on ${pointer.metrics.dataset}`;
   return `${pointer.version} (revision ${revision}${accuracy}, by ${pointer.promotedBy}: ${pointer.reason})`;
 }
 
