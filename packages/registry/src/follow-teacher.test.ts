@@ -4,54 +4,66 @@ import { describe, expect, it } from 'vitest';
 import { followTeacher } from './follow-teacher.js';
 import type { TeacherRecord, TeacherWatch } from './types.js';
 
+/** A pointer source that hands out `records`, then waits until stopped (as a watch does). */
+function sourceOf(records: TeacherRecord[]): { watchTeacher(): TeacherWatch } {
+  return {
+    watchTeacher: () => {
+      let stop: () => void = () => undefined;
+      const stopped = new Promise<void>((resolve) => (stop = resolve));
+      return {
+        updates: (async function* () {
+          yield* records;
+          await stopped;
+        })(),
+        stop: () => stop(),
+      };
+    },
+  };
+}
+
 const record = (version: string, revision: number): TeacherRecord => ({
   pointer: TeacherPointer.fromPartial({ version }),
   revision,
 });
 
 describe('followTeacher', () => {
-  it('hands over every record in order, watches again after a failed watch, and stops', async () => {
-    const watches: string[] = [];
-    let stopped = 0;
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    const source = {
-      watchTeacher: (): TeacherWatch => {
-        watches.push(`watch ${watches.length + 1}`);
-        const first = watches.length === 1;
-        return {
-          updates: (async function* () {
-            if (first) {
-              yield record('v1', 1);
-              throw new Error('connection lost');
-            }
-            yield record('v2', 2);
-            await released;
-          })(),
-          stop: () => {
-            stopped++;
-            release();
-          },
-        };
-      },
-    };
-    const seen: string[] = [];
-    const errors: string[] = [];
-    let secondSeen: () => void = () => undefined;
-    const second = new Promise<void>((resolve) => (secondSeen = resolve));
+  it('hands a record again after its handler failed (false or a throw), until it succeeds', async () => {
+    const calls: string[] = [];
+    const errors: unknown[] = [];
+    let done: () => void = () => undefined;
+    const handled = new Promise<void>((resolve) => (done = resolve));
     const following = followTeacher(
-      source,
-      async ({ pointer, revision }) => {
-        seen.push(`${pointer.version}@${revision}`);
-        if (pointer.version === 'v2') secondSeen();
+      sourceOf([record('v1', 1)]),
+      async ({ pointer }) => {
+        calls.push(pointer.version);
+        if (calls.length === 1) return false;
+        if (calls.length === 2) throw new Error('registry unreachable');
+        done();
+        return true;
       },
-      { retryDelayMs: 1, onWatchError: (error) => errors.push(String(error)) },
+      { retryFailedAfterMs: 10, onRecordError: (error) => errors.push(error) },
     );
-    await second;
+    await handled;
     await following.stop();
-    expect(seen).toEqual(['v1@1', 'v2@2']);
-    expect(errors).toEqual(['Error: connection lost']);
-    expect(watches).toEqual(['watch 1', 'watch 2']);
-    expect(stopped).toBeGreaterThanOrEqual(2);
+    expect(calls).toEqual(['v1', 'v1', 'v1']);
+    expect(errors).toHaveLength(1);
+  });
+
+  it('drops a pending retry when a newer record arrives', async () => {
+    const calls: string[] = [];
+    let done: () => void = () => undefined;
+    const handled = new Promise<void>((resolve) => (done = resolve));
+    const following = followTeacher(
+      sourceOf([record('v1', 1), record('v2', 2)]),
+      async ({ pointer }) => {
+        calls.push(pointer.version);
+        if (pointer.version === 'v2') done();
+        return pointer.version === 'v2';
+      },
+      { retryFailedAfterMs: 60_000 },
+    );
+    await handled;
+    await following.stop();
+    expect(calls).toEqual(['v1', 'v2']);
   });
 });

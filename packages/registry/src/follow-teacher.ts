@@ -11,6 +11,8 @@ export interface FollowTeacherOptions {
   retryFailedAfterMs?: number;
   /** Told why a watch ended before it is started again. */
   onWatchError?: (error: unknown) => void;
+  /** Told when `onRecord` threw (the record is then retried as if it returned false). */
+  onRecordError?: (error: unknown) => void;
 }
 
 /** A running `followTeacher`; `stop()` ends it after the record being handled. */
@@ -43,7 +45,14 @@ export function followTeacher(
     clearTimeout(retryTimer);
     handling = handling.then(async () => {
       if (stopped || record !== latest) return;
-      const handled = await onRecord(record);
+      let handled: boolean | void;
+      try {
+        handled = await onRecord(record);
+      } catch (error) {
+        // A handler that throws is one that could not act: retried like `false`, never a dead follower.
+        options.onRecordError?.(error);
+        handled = false;
+      }
       if (handled === false && !stopped && record === latest) {
         retryTimer = setTimeout(() => void handle(record), options.retryFailedAfterMs ?? 5_000);
       }

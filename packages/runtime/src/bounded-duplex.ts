@@ -2,6 +2,8 @@ import { setMaxListeners } from 'node:events';
 
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 
+import { toServiceError } from './grpc-errors.js';
+
 export interface BoundedDuplexOptions<Request, Response> {
   /**
    * Requests read and not yet answered before reading pauses; reading resumes at half, so the
@@ -85,12 +87,21 @@ export function serveBoundedDuplex<Request, Response>(
   call.on('data', (request: Request) => {
     state.inFlight++;
     adjustReading();
-    void answer(request, controller.signal).then((response) => {
-      state.inFlight--;
-      send(response);
-      adjustReading();
-      finishIfDone();
-    });
+    answer(request, controller.signal).then(
+      (response) => {
+        state.inFlight--;
+        send(response);
+        adjustReading();
+        finishIfDone();
+      },
+      (error: unknown) => {
+        // `answer` broke its contract: end the stream with the error rather than hang it.
+        state.inFlight--;
+        if (closed()) return;
+        finished = true;
+        call.emit('error', toServiceError(error));
+      },
+    );
   });
   call.on('end', () => {
     callerDone = true;

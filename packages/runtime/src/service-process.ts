@@ -85,7 +85,10 @@ export async function spawnService(entry: string, options: SpawnServiceOptions =
         if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
         const exited = once(child, 'exit');
         child.kill('SIGTERM');
+        // A service that does not stop gracefully within the timeout is killed.
+        const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
         const [code] = (await exited) as [number | null];
+        clearTimeout(killer);
         return code;
       },
     };

@@ -165,6 +165,7 @@ export class LabelingWorker {
       await this.flush();
       this.onWindow(counts, parts.length);
     } catch (error) {
+      clearInterval(stillWorking);
       const delayMs = error instanceof VersionMismatch ? 1_000 : 2_000;
       this.log.warn(
         { err: error, teacherVersion, images: messages.length },

@@ -56,6 +56,7 @@ export class VersionFollower {
       {
         retryFailedAfterMs: this.options.retryDelayMs ?? 5_000,
         onWatchError: (error) => this.log.warn({ err: error }, 'registry watch failed; watching again'),
+        onRecordError: (error) => this.log.error({ err: error }, 'following the teacher failed; trying again'),
       },
     );
   }

@@ -45,6 +45,7 @@ export class HotSwap {
       {
         ...this.options,
         onWatchError: (error) => this.log.warn({ err: error }, 'registry watch failed; watching again'),
+        onRecordError: (error) => this.log.error({ err: error }, 'following the teacher failed; trying again'),
       },
     );
   }

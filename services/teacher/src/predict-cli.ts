@@ -3,9 +3,8 @@
 import { readFile } from 'node:fs/promises';
 
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
-import { integerOption, runMain } from '@noisystudent/ml';
 import { TeacherClient, type PredictResponse } from '@noisystudent/proto';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 
 interface PredictOptions {
   teacher: string;
@@ -17,11 +16,20 @@ const program = new Command('ns-predict')
   .description("Asks the teacher's Predict about PNG/JPEG files: class, confidence and the top k.")
   .argument('<files...>', 'PNG or JPEG images')
   .option('--teacher <address>', 'the teacher (host:port)', '127.0.0.1:50051')
-  .option('--top-k <k>', 'most probable classes to show', integerOption('--top-k', 0), 3)
+  .option('--top-k <k>', 'most probable classes to show', topKOption, 3)
   .option('--json', 'one JSON object per image', false)
   .showHelpAfterError();
 
-runMain('ns-predict', async () => {
+function topKOption(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0) {
+    throw new InvalidArgumentError(`--top-k: expected an integer ≥ 0, got "${value}"`);
+  }
+  return parsed;
+}
+
+// A client only: it loads gRPC and the protos, not the model code (no @noisystudent/ml).
+async function main(): Promise<void> {
   const files = program.parse().args;
   const options = program.opts<PredictOptions>();
   const images = await Promise.all(
@@ -58,4 +66,9 @@ runMain('ns-predict', async () => {
   } finally {
     client.close();
   }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`ns-predict failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
 });

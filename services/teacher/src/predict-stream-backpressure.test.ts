@@ -117,7 +117,9 @@ describe('PredictStream backpressure', () => {
     // The teacher read what fits in the HTTP/2 windows and its in-flight bound, then paused
     // because the caller was not taking answers; it did not predict (and hold) the rest.
     expect(await counterValue('teacher_stream_read_pauses_total', { reason: 'caller_not_reading' })).toBeGreaterThan(0);
-    expect(answeredWhileStalled).toBeLessThan(REQUESTS / 4);
+    // One 64 KiB HTTP/2 window of ~95-byte answers (~690) and the in-flight bound (64), plus the
+    // streams' own small buffers: well under 1,500 (measured ~530); the whole 10,000 without it.
+    expect(answeredWhileStalled).toBeLessThan(1_500);
 
     const chunks: Buffer[] = [];
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));

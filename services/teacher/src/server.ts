@@ -47,10 +47,11 @@ export function teacherHandlers(parts: Parts): TeacherServer {
   return {
     predict(call: ServerUnaryCall<PredictRequest, PredictResponse>, callback: sendUnaryData<PredictResponse>): void {
       const controller = new AbortController();
-      // grpc-js cancels a call whose deadline passed too: count it as what it is.
+      // grpc-js cancels a call whose deadline passed too: count it as what it is. The caller's
+      // timer and ours both start from the deadline, and either may fire a little early.
       call.on('cancelled', () =>
         controller.abort(
-          Date.now() >= deadlineOf(call)
+          Date.now() >= deadlineOf(call) - DEADLINE_SLACK_MS
             ? new JobDropped('DeadlineExceeded', 'deadline: passed while the request waited in the queue')
             : 'cancelled by the caller',
         ),
@@ -134,6 +135,9 @@ export function teacherHandlers(parts: Parts): TeacherServer {
     },
   };
 }
+
+/** How close to its deadline a cancelled call counts as having run out of time, ms. */
+const DEADLINE_SLACK_MS = 50;
 
 function checkTopK(topK: number, classCount: number, field: string): void {
   if (topK > classCount)
