@@ -16,9 +16,12 @@ export class InvalidArgument extends NsError {
   readonly code = 'INVALID_ARGUMENT';
   /** The field at fault, as the message names it (`images[3]`). */
   readonly field: string;
+  /** What was expected and what came instead: the message without the field. */
+  readonly expected: string;
   constructor(field: string, expected: string, options?: ErrorOptions) {
     super(`${field}: ${expected}`, options);
     this.field = field;
+    this.expected = expected;
   }
 }
 

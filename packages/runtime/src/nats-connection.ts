@@ -1,3 +1,4 @@
+import { InvalidArgument } from '@noisystudent/core';
 import { connect, type NatsConnection } from 'nats';
 
 import type { Logger } from './logger.js';
@@ -40,6 +41,8 @@ export function splitServers(servers: string): string[] {
     .split(',')
     .map((server) => server.trim())
     .filter((server) => server !== '');
-  if (list.length === 0) throw new Error(`natsUrl: expected one or more NATS URLs, got ${JSON.stringify(servers)}`);
+  if (list.length === 0) {
+    throw new InvalidArgument('natsUrl', `expected one or more NATS URLs, got ${JSON.stringify(servers)}`);
+  }
   return list;
 }

@@ -79,9 +79,7 @@ export function checkModelMetadata(metadata: ModelMetadata, model: tfl.LayersMod
     modelInputSpec(metadata);
   } catch (error) {
     if (!(error instanceof InvalidArgument)) throw error;
-    throw new ModelArtifactError('invalid-metadata', error.field, error.message.slice(error.field.length + 2), {
-      cause: error,
-    });
+    throw new ModelArtifactError('invalid-metadata', error.field, error.expected, { cause: error });
   }
   const classes = modelClassCount(model);
   if (metadata.classNames.length !== classes) {

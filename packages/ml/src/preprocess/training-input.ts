@@ -1,3 +1,4 @@
+import { InvalidArgument } from '@noisystudent/core';
 import { ColorMode, ResizeMethod, type Preprocessing } from '@noisystudent/proto';
 
 /**
@@ -24,7 +25,7 @@ export interface ImageDataDescription {
  */
 export function trainingPreprocessing(data: ImageDataDescription): Preprocessing {
   if (data.channels !== 1 && data.channels !== 3) {
-    throw new Error(`channels: expected 1 (grayscale) or 3 (RGB), got ${data.channels}`);
+    throw new InvalidArgument('channels', `expected 1 (grayscale) or 3 (RGB), got ${data.channels}`);
   }
   return {
     inputHeight: data.height,
