@@ -3,7 +3,7 @@ import { rename, writeFile } from 'node:fs/promises';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
 import { encodeModelArtifact } from '../artifact/model-artifact.js';
-import type { LabeledImages } from '../data/fashion-mnist.js';
+import type { ImageDataDescription } from '../preprocess/training-input.js';
 
 /** How the saved model was built and how it did on the eval split. */
 export interface SavedModelFacts {
@@ -17,7 +17,7 @@ export interface SavedModelFacts {
 export async function saveArtifact(
   model: tfl.LayersModel,
   target: { path: string; version: string },
-  data: { name: string; train: LabeledImages },
+  data: { name: string; train: ImageDataDescription },
   facts: SavedModelFacts,
 ): Promise<void> {
   const { bytes } = await encodeModelArtifact(

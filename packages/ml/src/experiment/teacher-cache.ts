@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import type * as tfl from '@tensorflow/tfjs-layers';
 
-import { decodeModelArtifact, encodeModelArtifact } from '../artifact/model-artifact.js';
+import { decodeModelArtifact } from '../artifact/model-artifact.js';
 import type { ImageDataDescription } from '../preprocess/training-input.js';
 import type { HeldOutAccuracy, Recipe } from './decisions.js';
 import type { ExperimentConfig } from './presets.js';
+import { saveArtifact } from './save-artifact.js';
 
 export interface ChosenTeacher {
   model: tfl.LayersModel;
@@ -68,13 +69,11 @@ export async function cachedTeacher(
   }
   const chosen = await train();
   await mkdir(directory, { recursive: true });
-  const { bytes } = await encodeModelArtifact(
-    chosen.model,
-    { version: `teacher-${key}`, architecture: 'reference-resnet' },
-    data.train,
-  );
-  await writeFile(`${modelPath}.tmp`, bytes);
-  await rename(`${modelPath}.tmp`, modelPath);
+  await saveArtifact(chosen.model, { path: modelPath, version: `teacher-${key}` }, data, {
+    widthMultiplier: 1,
+    evalImages: config.evalImages,
+    evalAccuracy: chosen.candidates[chosen.recipe].eval,
+  });
   const info: TeacherInfo = { recipe: chosen.recipe, candidates: chosen.candidates };
   await writeFile(infoPath, JSON.stringify(info));
   log(`teacher kept in ${modelPath}`);
