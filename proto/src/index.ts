@@ -65,6 +65,23 @@ export {
   type LabelerServer,
 } from './gen/noisystudent/v1/labeler.js';
 
+export {
+  GetStatusRequest,
+  GetStatusResponse,
+  ListRoundsRequest,
+  ListRoundsResponse,
+  RoundDecision,
+  roundDecisionToJSON,
+  RoundRecord,
+  RoundStarted,
+  TrainerClient,
+  TrainerEvent,
+  TrainerPhase,
+  trainerPhaseToJSON,
+  TrainerService,
+  type TrainerServer,
+} from './gen/noisystudent/v1/trainer.js';
+
 /** The folder holding noisystudent/v1/*.proto, for tools that load the .proto files (server reflection). */
 export const PROTO_DIR = new URL('..', import.meta.url).pathname;
 
@@ -77,4 +94,5 @@ export const PROTO_FILES = [
   'noisystudent/v1/registry.proto',
   'noisystudent/v1/teacher.proto',
   'noisystudent/v1/labeler.proto',
+  'noisystudent/v1/trainer.proto',
 ] as const;

@@ -12,6 +12,9 @@ import {
   Shard,
   Tensor,
   TrainingConfig,
+  RoundDecision,
+  RoundRecord,
+  TrainerEvent,
 } from './index.js';
 
 /** Little-endian bytes of float32 values, as tfjs stores weights. */
@@ -248,5 +251,29 @@ describe('enums and unknown data (ts-proto behaviour)', () => {
       .finish();
 
     expect(Image.decode(bytes).content).toEqual({ $case: 'encoded', value: Buffer.from([0xff, 0xd8]) });
+  });
+});
+
+describe('trainer records', () => {
+  it('round-trips a finished round as the event the trainer publishes', () => {
+    const round = RoundRecord.fromPartial({
+      round: 2,
+      teacherVersion: 'v2',
+      teacherEval: { dataset: 'fashion-mnist/eval', exampleCount: 5_000, top1Accuracy: 0.8697 },
+      shards: 19,
+      pseudoLabeledExamples: 39_036,
+      examplesPerClass: [3_904, 3_903, 3_904, 3_903, 3_904, 3_903, 3_904, 3_903, 3_904, 3_904],
+      labeledExamples: 1_000,
+      studentVersion: 'v3',
+      studentEval: { dataset: 'fashion-mnist/eval', exampleCount: 5_000, top1Accuracy: 0.8718 },
+      decision: RoundDecision.PROMOTED,
+      reason: 'student 87.18% vs teacher 86.97% on eval (margin 0)',
+      startedAt: new Date('2026-12-03T10:00:00.000Z'),
+      finishedAt: new Date('2026-12-03T11:22:00.000Z'),
+    });
+    const event: TrainerEvent = { event: { $case: 'roundFinished', value: round } };
+    const decoded = TrainerEvent.decode(TrainerEvent.encode(event).finish());
+    expect(decoded).toEqual(event);
+    expect(decoded.event?.$case === 'roundFinished' && decoded.event.value.examplesPerClass).toHaveLength(10);
   });
 });
