@@ -21,6 +21,7 @@ export {
   labelingConsumer,
   natsNames,
   shardSubject,
+  trainingConsumer,
   unlabeledSubject,
   versionOfArtifactName,
   type NatsNames,

@@ -84,6 +84,11 @@ export function labelingConsumer(teacherVersion: string): string {
   return `labeler_${subjectToken(teacherVersion)}`;
 }
 
+/** Durable consumer of NS_SHARDS collecting one teacher version's shards for the trainer. */
+export function trainingConsumer(teacherVersion: string): string {
+  return `trainer_${subjectToken(teacherVersion)}`;
+}
+
 /** The Object Store name of a version's artifact: `model-<version>`. */
 export function artifactName(version: string): string {
   return `${ARTIFACT_NAME_PREFIX}${version}`;

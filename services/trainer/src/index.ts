@@ -1,0 +1,2 @@
+export { ShardCollector, type CollectedShards, type ShardCollectorOptions } from './shard-collector.js';
+export { writeFileDurably } from './durable-file.js';
