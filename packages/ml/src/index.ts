@@ -143,3 +143,4 @@ export { inputSize, modelInputSpec, writeModelInput, type ModelInputSpec } from 
 export { PIXEL_SCALE, trainingPreprocessing, type ImageDataDescription } from './preprocess/training-input.js';
 export { integerOption, positiveNumberOption, runMain } from './cli/options.js';
 export { medianSpread, type MedianSpread } from './bench/median-spread.js';
+export { chooseTeacherRecipe, promotesStudent, type HeldOutAccuracy, type Recipe } from './experiment/decisions.js';

@@ -37,4 +37,14 @@ describe('promotesStudent', () => {
     expect(promotesStudent({ eval: 0.69, test: 0.9 }, { eval: 0.7, test: 0.6 })).toBe(false);
     expect(promotesStudent({ eval: 0.7, test: 0.9 }, { eval: 0.7, test: 0.6 })).toBe(false);
   });
+
+  it('asks for the margin when one is set: at least minImprovement better, and never a tie', () => {
+    const teacher = { eval: 0.8, test: 0.8 };
+    expect(promotesStudent({ eval: 0.805, test: 0 }, teacher, 0.01)).toBe(false);
+    expect(promotesStudent({ eval: 0.8125, test: 0 }, teacher, 0.0125)).toBe(true);
+    expect(promotesStudent({ eval: 0.8, test: 0 }, teacher, 0)).toBe(false);
+    expect(() => promotesStudent({ eval: 0.9, test: 0 }, teacher, -0.01)).toThrow(
+      'minImprovement: expected a number ≥ 0',
+    );
+  });
 });

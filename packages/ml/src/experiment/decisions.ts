@@ -16,7 +16,13 @@ export function chooseTeacherRecipe(candidates: Record<Recipe, HeldOutAccuracy>)
   return candidates.supervised.eval >= candidates.supervised_noised.eval ? 'supervised' : 'supervised_noised';
 }
 
-/** A student replaces its teacher when it is strictly better on eval. */
-export function promotesStudent(student: HeldOutAccuracy, teacher: HeldOutAccuracy): boolean {
-  return student.eval > teacher.eval;
+/**
+ * A student replaces its teacher when it is better on eval by at least `minImprovement` (top-1,
+ * 0–1), and strictly better in any case: a tie keeps the teacher. The experiment and the trainer
+ * service both decide with this.
+ */
+export function promotesStudent(student: HeldOutAccuracy, teacher: HeldOutAccuracy, minImprovement = 0): boolean {
+  if (!(minImprovement >= 0)) throw new Error(`minImprovement: expected a number ≥ 0, got ${minImprovement}`);
+  // Accuracies are ratios of counts: a margin met exactly must not fail on rounding (0.8125 − 0.8).
+  return student.eval > teacher.eval && student.eval - teacher.eval >= minImprovement - 1e-9;
 }
