@@ -2,24 +2,13 @@ import { TeacherPointer } from '@noisystudent/proto';
 import { describe, expect, it } from 'vitest';
 
 import { followTeacher } from './follow-teacher.js';
+import { fixedTeacherWatch } from './teacher-source.js';
 import type { TeacherRecord, TeacherWatch } from './types.js';
 
-/** A pointer source that hands out `records`, then waits until stopped (as a watch does). */
-function sourceOf(records: TeacherRecord[]): { watchTeacher(): TeacherWatch } {
-  return {
-    watchTeacher: () => {
-      let stop: () => void = () => undefined;
-      const stopped = new Promise<void>((resolve) => (stop = resolve));
-      return {
-        updates: (async function* () {
-          yield* records;
-          await stopped;
-        })(),
-        stop: () => stop(),
-      };
-    },
-  };
-}
+/** A pointer source whose watch hands out `records`, then waits until stopped. */
+const sourceOf = (records: TeacherRecord[]): { watchTeacher(): TeacherWatch } => ({
+  watchTeacher: () => fixedTeacherWatch(records),
+});
 
 const record = (version: string, revision: number): TeacherRecord => ({
   pointer: TeacherPointer.fromPartial({ version }),

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { InvalidArgument, NotFound, sha256Hex } from '@noisystudent/core';
 import { ModelArtifact, TeacherPointer } from '@noisystudent/proto';
 
-import type { TeacherWatch } from './types.js';
+import type { TeacherRecord, TeacherWatch } from './types.js';
 
 /**
  * Where a service finds "the teacher": its pointer, followed with `followTeacher`, and the
@@ -30,20 +30,23 @@ export async function fileTeacherSource(path: string): Promise<TeacherSource> {
   }
   const pointer = TeacherPointer.fromPartial({ version, sha256: sha256Hex(bytes), reason: `file ${path}` });
   return {
-    watchTeacher: () => {
-      let stop: () => void = () => undefined;
-      const stopped = new Promise<void>((resolve) => (stop = resolve));
-      return {
-        updates: (async function* () {
-          yield { pointer, revision: 0 };
-          await stopped;
-        })(),
-        stop: () => stop(),
-      };
-    },
+    watchTeacher: () => fixedTeacherWatch([{ pointer, revision: 0 }]),
     getArtifact: (requested) =>
       requested === version
         ? Promise.resolve({ bytes: bytes.slice() })
         : Promise.reject(new NotFound(`version: ${requested} is not in ${path} (it holds ${version})`)),
+  };
+}
+
+/** A watch that reports `records`, then nothing more until stopped: a pointer that never moves. */
+export function fixedTeacherWatch(records: readonly TeacherRecord[]): TeacherWatch {
+  let stop: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  return {
+    updates: (async function* () {
+      yield* records;
+      await stopped;
+    })(),
+    stop: () => stop(),
   };
 }

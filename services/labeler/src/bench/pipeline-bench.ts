@@ -6,7 +6,7 @@
 // with the pairs, the rates, the outcome counts, and how many images were lost.
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 import { credentials, type ServiceError } from '@grpc/grpc-js';
@@ -359,7 +359,7 @@ runMain('bench:pipeline', async () => {
       });
     }
     say(
-      `CPU seconds over the pipeline passes (${pipelineSeconds.toFixed(1)} s wall, 2 cores = ${(2 * pipelineSeconds).toFixed(1)} s): ${Object.entries(
+      `CPU seconds over the pipeline passes (${pipelineSeconds.toFixed(1)} s wall, ${availableParallelism()} cores = ${(availableParallelism() * pipelineSeconds).toFixed(1)} s): ${Object.entries(
         cpu,
       )
         .map(([name, seconds]) => `${name} ${seconds.toFixed(2)}`)
