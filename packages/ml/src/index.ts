@@ -82,6 +82,7 @@ export {
   type EvaluateModelOptions,
   type ImageBatches,
   type ImageBatchSource,
+  type PixelTransform,
 } from './evaluate/evaluate-model.js';
 export { EvaluationAccumulator } from './evaluate/evaluation-accumulator.js';
 export { toEvaluationMetrics } from './evaluate/evaluation-metrics.js';
@@ -144,3 +145,14 @@ export { PIXEL_SCALE, trainingPreprocessing, type ImageDataDescription } from '.
 export { integerOption, positiveNumberOption, runMain } from './cli/options.js';
 export { medianSpread, type MedianSpread } from './bench/median-spread.js';
 export { chooseTeacherRecipe, promotesStudent, type HeldOutAccuracy, type Recipe } from './experiment/decisions.js';
+export {
+  percent,
+  SelfTraining,
+  type ChosenTeacher,
+  type HeldOutEvaluation,
+  type ModelRole,
+  type SelfTrainingData,
+  type TrainingHooks,
+} from './experiment/self-training.js';
+export { PRESETS, type ExperimentConfig, type NoiseSettings } from './experiment/presets.js';
+export { loadLayersModelFolder } from './artifact/layers-folder.js';

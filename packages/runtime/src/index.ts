@@ -16,3 +16,5 @@ export {
   type SpawnedService,
   type SpawnServiceOptions,
 } from './service-process.js';
+export { startModuleWorker } from './module-worker.js';
+export { DEFAULT_RETENTION, ensureShardsStream, ensureStreams, type Retention } from './streams.js';

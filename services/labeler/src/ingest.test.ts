@@ -32,7 +32,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { handleIngest } from './ingest-stream.js';
 import { publishUnlabeled, UnlabeledStore, validateSourceId } from './ingest.js';
 import { natsNames, type NatsNames } from '@noisystudent/core';
-import { DEFAULT_RETENTION, ensureStreams } from './streams.js';
+import { DEFAULT_RETENTION, ensureStreams } from '@noisystudent/runtime';
 
 const SIDE = 28;
 const PIXELS = SIDE * SIDE;

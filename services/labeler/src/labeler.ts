@@ -13,7 +13,7 @@ import { LabelerMetrics } from './metrics.js';
 import { natsNames } from '@noisystudent/core';
 import { labelerHandlers } from './server.js';
 import { LabelerStats } from './stats.js';
-import { ensureStreams } from './streams.js';
+import { ensureStreams } from '@noisystudent/runtime';
 import { TeacherPool } from './teacher-pool.js';
 import { VersionFollower } from './version-follower.js';
 

@@ -20,7 +20,7 @@ import { connectTeacher } from '../../../test/support/teacher-client.js';
 import { publishUnlabeled } from './ingest.js';
 import { LabelingWorker, type LabelingWorkerOptions } from './labeling-worker.js';
 import type { WindowCounts } from './shards.js';
-import { DEFAULT_RETENTION, ensureStreams } from './streams.js';
+import { DEFAULT_RETENTION, ensureStreams } from '@noisystudent/runtime';
 import { TeacherPool } from './teacher-pool.js';
 import { readShards, shardOutcomes } from './testing/shard-outcomes.js';
 

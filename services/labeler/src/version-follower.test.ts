@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { LogLines } from '../../../test/support/log-lines.js';
 import { LabelingWorker } from './labeling-worker.js';
-import { DEFAULT_RETENTION, ensureStreams } from './streams.js';
+import { DEFAULT_RETENTION, ensureStreams } from '@noisystudent/runtime';
 import { TeacherPool } from './teacher-pool.js';
 import { VersionFollower } from './version-follower.js';
 

@@ -1,11 +1,9 @@
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 
 import { FailedPrecondition, Unavailable } from '@noisystudent/core';
 import type { ModelMetadata } from '@noisystudent/proto';
 import type { BackendRequest } from '@noisystudent/ml';
+import { startModuleWorker } from '@noisystudent/runtime';
 
 import type { WorkerError, WorkerReply, WorkerRequest } from './model-protocol.js';
 
@@ -34,22 +32,6 @@ export interface WorkerMemory {
 }
 
 type Pending = { resolve(reply: WorkerReply): void; reject(error: Error): void };
-
-/**
- * The worker: the compiled model-worker.js next to us, or, when we run from the .ts sources
- * (tests), model-worker.ts through tsx. Node 20 ignores `--import` hooks for a worker's entry
- * module, so a small eval'd entry registers tsx first, then imports the worker.
- */
-function startWorker(workerData: unknown): Worker {
-  if (!import.meta.url.endsWith('.ts'))
-    return new Worker(new URL('./model-worker.js', import.meta.url), { workerData });
-  // tsx's ESM API entry (its package.json "exports"); require.resolve would pick the CJS one.
-  const tsxDirectory = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
-  const tsx = pathToFileURL(join(tsxDirectory, 'dist', 'esm', 'api', 'index.mjs')).href;
-  const entry = new URL('./model-worker.ts', import.meta.url).href;
-  const code = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); })`;
-  return new Worker(code, { eval: true, workerData, execArgv: ['--conditions', 'source'] });
-}
 
 /**
  * The main thread's handle on the model worker: load, predict, dispose, each a promise. Requests
@@ -88,7 +70,7 @@ export class ModelHost {
    * `nice` lowers the priority of the inference threads below the gRPC thread's (0 keeps it).
    */
   static async start(backend: BackendRequest | undefined, nice = 0): Promise<ModelHost> {
-    const worker = startWorker({ backend, nice });
+    const worker = startModuleWorker(import.meta.url, 'model-worker', { backend, nice });
     const ready = await new Promise<string>((resolve, reject) => {
       const onMessage = (reply: WorkerReply): void => {
         if (reply.type !== 'ready') return;

@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
  * Writes `bytes` to `path` so that once this resolves they survive a crash: a temporary file,
  * fsync'd, renamed into place, and the folder fsync'd so the rename itself is on disk.
  */
-export async function writeFileDurably(path: string, bytes: Uint8Array): Promise<void> {
+export async function writeFileDurably(path: string, bytes: Uint8Array | string): Promise<void> {
   const temporary = `${path}.tmp`;
   const file = await open(temporary, 'w');
   try {

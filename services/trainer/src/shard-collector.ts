@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { shardSubject, trainingConsumer, type NatsNames } from '@noisystudent/core';
@@ -14,6 +14,19 @@ export interface ShardCollectorOptions {
   teacherVersion: string;
   /** Shards asked for per pull. @default 64 */
   batch?: number;
+}
+
+/** One kept shard, as a round counts it. */
+export interface HeldShard {
+  shardId: string;
+  /** Its file: `<directory>/<shardId>.shard`. */
+  file: string;
+  /** Pseudo-labeled examples, counting copies. */
+  examples: number;
+  /** Unlabeled images the shard reports on (kept, below threshold, cut by balancing, rejected). */
+  images: number;
+  /** When it was kept (ms since the epoch; the file's time for shards read back after a restart). */
+  keptAt: number;
 }
 
 /** What the collector holds for its teacher version. */
@@ -38,7 +51,7 @@ export class ShardCollector {
   private stopped = false;
   private loop: Promise<void> | undefined;
   private readonly held: CollectedShards = { shards: 0, examples: 0, perClass: [] };
-  private readonly seen = new Set<string>();
+  private readonly kept = new Map<string, HeldShard>();
 
   constructor(
     private readonly js: JetStreamClient,
@@ -52,11 +65,21 @@ export class ShardCollector {
     return { ...this.held, perClass: Array.from(this.held.perClass, (count) => count ?? 0) };
   }
 
+  get teacherVersion(): string {
+    return this.options.teacherVersion;
+  }
+
+  /** Every shard kept so far, in the order kept. */
+  get shards(): HeldShard[] {
+    return [...this.kept.values()];
+  }
+
   /** Reads what is already on disk, then follows the stream until `stop()`. */
   async start(): Promise<void> {
     await mkdir(this.options.directory, { recursive: true });
     for (const name of (await readdir(this.options.directory)).filter((file) => SHARD_FILE.test(file)).sort()) {
-      this.count(Shard.decode(await readFile(join(this.options.directory, name))));
+      const file = join(this.options.directory, name);
+      this.count(Shard.decode(await readFile(file)), file, (await stat(file)).mtimeMs);
     }
     const consumer = trainingConsumer(this.options.teacherVersion);
     await this.jsm.consumers.add(this.names.shardsStream, {
@@ -100,9 +123,10 @@ export class ShardCollector {
       message.ack();
       return;
     }
-    if (!this.seen.has(shard.shardId)) {
-      await writeFileDurably(join(this.options.directory, `${shard.shardId}.shard`), message.data);
-      this.count(shard);
+    if (!this.kept.has(shard.shardId)) {
+      const file = join(this.options.directory, `${shard.shardId}.shard`);
+      await writeFileDurably(file, message.data);
+      this.count(shard, file, Date.now());
     }
     // Only now, with the shard on disk, is it acknowledged.
     message.ack();
@@ -118,12 +142,16 @@ export class ShardCollector {
     return undefined;
   }
 
-  private count(shard: Shard): void {
-    this.seen.add(shard.shardId);
-    this.held.shards++;
+  private count(shard: Shard, file: string, keptAt: number): void {
+    let examples = 0;
     for (const example of shard.examples) {
-      this.held.examples += example.copyCount;
+      examples += example.copyCount;
       this.held.perClass[example.hardLabel] = (this.held.perClass[example.hardLabel] ?? 0) + example.copyCount;
     }
+    const images =
+      shard.examples.length + shard.belowThresholdIds.length + shard.cutByBalancingIds.length + shard.rejected.length;
+    this.kept.set(shard.shardId, { shardId: shard.shardId, file, examples, images, keptAt });
+    this.held.shards++;
+    this.held.examples += examples;
   }
 }

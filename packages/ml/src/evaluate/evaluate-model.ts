@@ -8,6 +8,15 @@ import type { Evaluation, EvaluationOptions } from './metrics.js';
 /** Images per forward pass. */
 export const DEFAULT_EVALUATION_BATCH_SIZE = 256;
 
+/**
+ * How 0–255 pixels become the model's input, per channel: pixel × scale[c] + offset[c] (one value
+ * applies to every channel). A `ModelInputSpec` is one; the default is training's PIXEL_SCALE.
+ */
+export interface PixelTransform {
+  scale: readonly number[];
+  offset: readonly number[];
+}
+
 /** Images as the models take them: uint8 0–255, `count × height × width × channels`, scaled by PIXEL_SCALE. */
 export interface ImageBatchSource {
   images: Uint8Array;
@@ -93,6 +102,7 @@ export async function predictProbabilities(
   source: ImageBatchSource,
   indices: ArrayLike<number>,
   batchSize = DEFAULT_EVALUATION_BATCH_SIZE,
+  input: PixelTransform = { scale: [PIXEL_SCALE], offset: [0] },
 ): Promise<Float32Array> {
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new Error(`batchSize: expected a positive integer, got ${batchSize}`);
@@ -110,7 +120,12 @@ export async function predictProbabilities(
         throw new Error(`indices[${start + i}]: expected an image index in 0–${available - 1}, got ${index}`);
       }
       const image = source.images.subarray(index * pixels, (index + 1) * pixels);
-      for (let p = 0; p < pixels; p++) batch[i * pixels + p] = (image[p] ?? 0) * PIXEL_SCALE;
+      for (let p = 0; p < pixels; p++) {
+        const channel = p % source.channels;
+        batch[i * pixels + p] =
+          (image[p] ?? 0) * (input.scale[channel] ?? input.scale[0] ?? 1) +
+          (input.offset[channel] ?? input.offset[0] ?? 0);
+      }
     }
     const shape: [number, number, number, number] = [count, source.height, source.width, source.channels];
     out.set(await predictBatch(model, () => tf.tensor4d(batch, shape)), start * classes);

@@ -43,8 +43,15 @@ describe('promotesStudent', () => {
     expect(promotesStudent({ eval: 0.805, test: 0 }, teacher, 0.01)).toBe(false);
     expect(promotesStudent({ eval: 0.8125, test: 0 }, teacher, 0.0125)).toBe(true);
     expect(promotesStudent({ eval: 0.8, test: 0 }, teacher, 0)).toBe(false);
-    expect(() => promotesStudent({ eval: 0.9, test: 0 }, teacher, -0.01)).toThrow(
-      'minImprovement: expected a number ≥ 0',
+    expect(() => promotesStudent({ eval: 0.9, test: 0 }, teacher, 1.5)).toThrow(
+      'minImprovement: expected a number from -1 to 1',
     );
+  });
+
+  it('lets a student at most -minImprovement worse through when the margin is negative (tests, forced rollouts)', () => {
+    const teacher = { eval: 0.8, test: 0.8 };
+    expect(promotesStudent({ eval: 0.8, test: 0 }, teacher, -0.05)).toBe(true);
+    expect(promotesStudent({ eval: 0.76, test: 0 }, teacher, -0.05)).toBe(true);
+    expect(promotesStudent({ eval: 0.74, test: 0 }, teacher, -0.05)).toBe(false);
   });
 });

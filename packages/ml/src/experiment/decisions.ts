@@ -18,11 +18,15 @@ export function chooseTeacherRecipe(candidates: Record<Recipe, HeldOutAccuracy>)
 
 /**
  * A student replaces its teacher when it is better on eval by at least `minImprovement` (top-1,
- * 0–1), and strictly better in any case: a tie keeps the teacher. The experiment and the trainer
- * service both decide with this.
+ * −1 to 1). With a margin ≥ 0 it must be strictly better: a tie keeps the teacher. A negative
+ * margin lets a student up to −minImprovement worse through (tests, or rolling out a larger model
+ * on purpose). The experiment and the trainer service both decide with this.
  */
 export function promotesStudent(student: HeldOutAccuracy, teacher: HeldOutAccuracy, minImprovement = 0): boolean {
-  if (!(minImprovement >= 0)) throw new Error(`minImprovement: expected a number ≥ 0, got ${minImprovement}`);
+  if (!(minImprovement >= -1 && minImprovement <= 1)) {
+    throw new Error(`minImprovement: expected a number from -1 to 1, got ${minImprovement}`);
+  }
+  const margin = student.eval - teacher.eval;
   // Accuracies are ratios of counts: a margin met exactly must not fail on rounding (0.8125 − 0.8).
-  return student.eval > teacher.eval && student.eval - teacher.eval >= minImprovement - 1e-9;
+  return margin >= minImprovement - 1e-9 && (minImprovement < 0 || margin > 0);
 }

@@ -1,19 +1,12 @@
-import type * as tfl from '@tensorflow/tfjs-layers';
-
 import type { LabeledImages } from '../data/fashion-mnist.js';
-import { splitDataset } from '../data/splits.js';
 import { predictProbabilities } from '../evaluate/evaluate-model.js';
-import { evaluatePredictions, type Evaluation } from '../evaluate/metrics.js';
 import { withFoldedModel } from '../models/fold-batch-norm.js';
-import { buildReferenceResNet } from '../models/reference-resnet.js';
 import { selectPseudoLabels } from '../pseudo-label/policy.js';
-import { createRandom, shuffledIndices } from '../random.js';
-import type { TrainingSet } from '../train/batches.js';
-import { trainModel } from '../train/train-model.js';
-import { chooseTeacherRecipe, promotesStudent, type HeldOutAccuracy, type Recipe } from './decisions.js';
-import type { ExperimentConfig, NoiseSettings } from './presets.js';
+import { promotesStudent, type HeldOutAccuracy, type Recipe } from './decisions.js';
+import type { ExperimentConfig } from './presets.js';
 import { cachedTeacher } from './teacher-cache.js';
 import { saveArtifact } from './save-artifact.js';
+import { percent, SelfTraining, type TrainingHooks } from './self-training.js';
 
 export type { Recipe } from './decisions.js';
 
@@ -62,7 +55,6 @@ export interface ExperimentData {
   test: LabeledImages;
 }
 
-const percent = (value: number): number => Math.round(value * 10_000) / 100;
 const reported = (accuracy: HeldOutAccuracy): ReportedAccuracy => ({
   accuracy: percent(accuracy.test),
   eval_accuracy: percent(accuracy.eval),
@@ -95,118 +87,27 @@ export async function runNoisyStudentExperiment(
   options: ExperimentRunOptions = {},
 ): Promise<ExperimentResult> {
   const started = performance.now();
-  const classes = data.train.classNames.length;
-  const channels = data.train.channels;
-  const pixels = data.train.height * data.train.width * channels;
-  if (!Number.isInteger(config.evalImages) || config.evalImages < 1) {
-    throw new Error(`evalImages: expected a positive integer (the eval split decides), got ${config.evalImages}`);
-  }
-  const split = splitDataset(data.train.labels, classes, {
-    labeled: { perClass: config.labeledPerClass },
-    eval: { total: config.evalImages },
-    seed: config.seed,
-  });
-  const evalLabels = split.eval.map((index) => data.train.labels[index] ?? 0);
-  const unlabeledOrder = shuffledIndices(split.unlabeled.length, createRandom(config.seed + 17));
-  const unlabeled = Array.from(
-    unlabeledOrder.subarray(0, Math.min(config.unlabeled, split.unlabeled.length)),
-    (i) => split.unlabeled[i] ?? 0,
-  );
-  const testOrder = shuffledIndices(data.test.count, createRandom(config.seed + 29));
-  const testIndices = Array.from(testOrder.subarray(0, Math.min(config.testImages, data.test.count)));
-  const testLabels = testIndices.map((index) => data.test.labels[index] ?? 0);
+  const loop = new SelfTraining(config, data);
+  const { split, classes, unlabeled, testIndices } = loop;
   log(
     `${data.name}: ${split.labeled.length} labeled (${config.labeledPerClass} per class), ${unlabeled.length} unlabeled, ` +
       `${split.eval.length} eval (choose), ${testIndices.length} test images (report); preset ${config.preset}, seed ${config.seed}`,
   );
-
-  const gather = (indices: number[], targets: Float32Array): TrainingSet => {
-    const images = new Uint8Array(indices.length * pixels);
-    indices.forEach((index, row) =>
-      images.set(data.train.images.subarray(index * pixels, (index + 1) * pixels), row * pixels),
-    );
-    return {
-      images,
-      count: indices.length,
-      height: data.train.height,
-      width: data.train.width,
-      channels,
-      targets,
-      classes,
-    };
-  };
-  const oneHot = new Float32Array(split.labeled.length * classes);
-  split.labeled.forEach((index, row) => {
-    oneHot[row * classes + (data.train.labels[index] ?? 0)] = 1;
+  const progress = (label: string): TrainingHooks => ({
+    onProgress: (p) =>
+      log(
+        `  ${label}: step ${p.step}/${p.steps} loss ${p.loss.toFixed(3)} lr ${p.learningRate.toExponential(2)} ${p.imagesPerSecond.toFixed(0)} img/s`,
+      ),
   });
-  const labeledSet = gather(split.labeled, oneHot);
-
-  const onTest = async (inference: tfl.LayersModel): Promise<Evaluation> =>
-    evaluatePredictions(await predictProbabilities(inference, data.test, testIndices), testLabels, classes);
-  const onEval = async (inference: tfl.LayersModel): Promise<number> =>
-    evaluatePredictions(await predictProbabilities(inference, data.train, split.eval), evalLabels, classes).accuracy;
-  const evaluateHeldOut = (model: tfl.LayersModel): Promise<{ accuracy: HeldOutAccuracy; test: Evaluation }> =>
-    withFoldedModel(model, async (inference) => {
-      const evalAccuracy = await onEval(inference);
-      const test = await onTest(inference);
-      return { accuracy: { eval: evalAccuracy, test: test.accuracy }, test };
-    });
-  const evaluateTest = async (model: tfl.LayersModel): Promise<number> =>
-    (await withFoldedModel(model, onTest)).accuracy;
-
-  const studentNoise = config.studentNoise ?? config.noise;
-  /** The teacher recipes use `noise`; the student and its noised baseline the student's (with equal budgets the teacher run is the baseline). */
-  const noiseOf = (recipe: Recipe | 'student', steps: number): NoiseSettings =>
-    recipe === 'student' || steps !== config.teacherSteps ? studentNoise : config.noise;
-  const build = (recipe: Recipe | 'student', width: number, seed: number, noise: NoiseSettings): tfl.LayersModel => {
-    const noised = recipe !== 'supervised';
-    return buildReferenceResNet({
-      inputShape: [data.train.height, data.train.width, channels],
-      classes,
-      seed,
-      widthMultiplier: width,
-      dropout: noised ? noise.dropout : 0,
-      finalSurvivalProbability: noised ? noise.finalSurvivalProbability : 1,
-    });
-  };
-
-  const train = async (
-    label: string,
-    model: tfl.LayersModel,
-    recipe: Recipe | 'student',
-    steps: number,
-    pseudo?: TrainingSet,
-  ) => {
-    const noise = noiseOf(recipe, steps);
-    const augment =
-      recipe === 'supervised' ? config.lightAugment : { numOps: noise.numOps, magnitude: noise.magnitude };
-    await trainModel(model, labeledSet, pseudo, {
-      steps,
-      labeledBatchSize: config.labeledBatchSize,
-      pseudoBatchSize: pseudo === undefined ? 0 : config.pseudoBatchSize,
-      schedule: { kind: 'cosine', learningRate: config.learningRate, warmupSteps: config.warmupSteps },
-      labelSmoothing: config.labelSmoothing,
-      randAugment: augment.magnitude > 0 || augment.numOps > 0 ? augment : undefined,
-      seed: config.seed,
-      onProgress: (p) =>
-        log(
-          `  ${label}: step ${p.step}/${p.steps} loss ${p.loss.toFixed(3)} lr ${p.learningRate.toExponential(2)} ${p.imagesPerSecond.toFixed(0)} img/s`,
-        ),
-    });
-  };
 
   // Supervised recipes' test accuracies, cached by step budget: every student's comparison.
   const supervised = new Map<string, number>();
-  const trainSupervised = async (recipe: Recipe, steps: number): Promise<tfl.LayersModel> => {
-    const model = build(recipe, 1, config.seed, noiseOf(recipe, steps));
-    await train(`${recipe} ${steps} steps`, model, recipe, steps);
-    return model;
-  };
   const supervisedAccuracy = async (recipe: Recipe, steps: number): Promise<number> => {
     const known = supervised.get(`${recipe}:${steps}`);
     if (known !== undefined) return known;
-    const model = await trainSupervised(recipe, steps);
-    const accuracy = await evaluateTest(model);
+    const model = loop.buildModel(recipe, 1, config.seed, steps);
+    await loop.train(model, recipe, steps, undefined, progress(`${recipe} ${steps} steps`));
+    const accuracy = (await loop.evaluate(model)).accuracy.test;
     model.dispose();
     supervised.set(`${recipe}:${steps}`, accuracy);
     log(`${recipe} (${steps} steps): ${percent(accuracy)}% on the test images`);
@@ -214,24 +115,9 @@ export async function runNoisyStudentExperiment(
   };
 
   // The teacher is the better of the two recipes at its own budget (on eval): an honest teacher.
-  const chosen = await cachedTeacher(options.teacherCache, config, data, log, async () => {
-    const models = {
-      supervised: await trainSupervised('supervised', config.teacherSteps),
-      supervised_noised: await trainSupervised('supervised_noised', config.teacherSteps),
-    };
-    const candidates = {
-      supervised: (await evaluateHeldOut(models.supervised)).accuracy,
-      supervised_noised: (await evaluateHeldOut(models.supervised_noised)).accuracy,
-    };
-    for (const [recipe, accuracy] of Object.entries(candidates)) {
-      log(
-        `${recipe} (${config.teacherSteps} steps): ${percent(accuracy.eval)}% on eval, ${percent(accuracy.test)}% on the test images`,
-      );
-    }
-    const recipe = chooseTeacherRecipe(candidates);
-    models[recipe === 'supervised' ? 'supervised_noised' : 'supervised'].dispose();
-    return { model: models[recipe], recipe, candidates };
-  });
+  const chosen = await cachedTeacher(options.teacherCache, config, data, log, () =>
+    loop.trainTeacher(log, (recipe) => progress(`${recipe} ${config.teacherSteps} steps`)),
+  );
   // At the teacher's budget the two recipes are also the baselines (a cached teacher included).
   for (const recipe of ['supervised', 'supervised_noised'] as const) {
     supervised.set(`${recipe}:${config.teacherSteps}`, chosen.candidates[recipe].test);
@@ -265,16 +151,16 @@ export async function runNoisyStudentExperiment(
     if (selection.kept.length === 0)
       throw new Error(`round ${round}: no pseudo-label reached threshold ${config.threshold}`);
     const pseudoSet = {
-      ...gather(
+      ...loop.gather(
         selection.kept.map((row) => unlabeled[row] ?? 0),
         selection.targets,
       ),
       copies: selection.copies,
     };
     const width = Math.max(config.studentWidth, teacherWidth);
-    const student = build('student', width, config.seed + round, studentNoise);
-    await train(`round ${round} student`, student, 'student', config.studentSteps, pseudoSet);
-    const { accuracy: studentAccuracy, test: studentTest } = await evaluateHeldOut(student);
+    const student = loop.buildModel('student', width, config.seed + round, config.studentSteps);
+    await loop.train(student, 'student', config.studentSteps, pseudoSet, progress(`round ${round} student`));
+    const { accuracy: studentAccuracy, test: studentTest } = await loop.evaluate(student);
     const baselines = {
       supervised: percent(await supervisedAccuracy('supervised', config.studentSteps)),
       supervised_noised: percent(await supervisedAccuracy('supervised_noised', config.studentSteps)),

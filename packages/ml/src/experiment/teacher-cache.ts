@@ -2,20 +2,14 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import type * as tfl from '@tensorflow/tfjs-layers';
-
 import { decodeModelArtifact } from '../artifact/model-artifact.js';
 import type { ImageDataDescription } from '../preprocess/training-input.js';
-import type { HeldOutAccuracy, Recipe } from './decisions.js';
+import type { HeldOutAccuracy } from './decisions.js';
+import type { ChosenTeacher } from './self-training.js';
 import type { ExperimentConfig } from './presets.js';
 import { saveArtifact } from './save-artifact.js';
 
-export interface ChosenTeacher {
-  model: tfl.LayersModel;
-  recipe: Recipe;
-  /** Both recipes at the teacher's budget, on eval and test; `candidates[recipe]` is the teacher's. */
-  candidates: Record<Recipe, HeldOutAccuracy>;
-}
+export type { ChosenTeacher };
 
 type TeacherInfo = Omit<ChosenTeacher, 'model'>;
 

@@ -234,12 +234,19 @@ export interface ModelMetadata {
   trainingConfig:
     | TrainingConfig
     | undefined;
-  /** Quality on the held-out set at the time the model was registered. */
+  /**
+   * Quality on the held-out set at the time the model was registered (the eval split, which
+   * decides promotions).
+   */
   metrics:
     | EvaluationMetrics
     | undefined;
   /** When training finished. */
-  createdAt: Date | undefined;
+  createdAt:
+    | Date
+    | undefined;
+  /** Quality on the test split: reported only, never used to choose a model. */
+  testMetrics: EvaluationMetrics | undefined;
 }
 
 /**
@@ -1224,6 +1231,7 @@ function createBaseModelMetadata(): ModelMetadata {
     trainingConfig: undefined,
     metrics: undefined,
     createdAt: undefined,
+    testMetrics: undefined,
   };
 }
 
@@ -1262,6 +1270,9 @@ export const ModelMetadata: MessageFns<ModelMetadata> = {
     }
     if (message.createdAt !== undefined) {
       Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(82).fork()).join();
+    }
+    if (message.testMetrics !== undefined) {
+      EvaluationMetrics.encode(message.testMetrics, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -1369,6 +1380,14 @@ export const ModelMetadata: MessageFns<ModelMetadata> = {
             message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.testMetrics = EvaluationMetrics.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1417,6 +1436,11 @@ export const ModelMetadata: MessageFns<ModelMetadata> = {
         : isSet(object.created_at)
         ? fromJsonTimestamp(object.created_at)
         : undefined,
+      testMetrics: isSet(object.testMetrics)
+        ? EvaluationMetrics.fromJSON(object.testMetrics)
+        : isSet(object.test_metrics)
+        ? EvaluationMetrics.fromJSON(object.test_metrics)
+        : undefined,
     };
   },
 
@@ -1452,6 +1476,9 @@ export const ModelMetadata: MessageFns<ModelMetadata> = {
     if (message.createdAt !== undefined) {
       obj.createdAt = message.createdAt.toISOString();
     }
+    if (message.testMetrics !== undefined) {
+      obj.testMetrics = EvaluationMetrics.toJSON(message.testMetrics);
+    }
     return obj;
   },
 
@@ -1476,6 +1503,9 @@ export const ModelMetadata: MessageFns<ModelMetadata> = {
       ? EvaluationMetrics.fromPartial(object.metrics)
       : undefined;
     message.createdAt = object.createdAt ?? undefined;
+    message.testMetrics = (object.testMetrics !== undefined && object.testMetrics !== null)
+      ? EvaluationMetrics.fromPartial(object.testMetrics)
+      : undefined;
     return message;
   },
 };

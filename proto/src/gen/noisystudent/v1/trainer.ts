@@ -205,7 +205,16 @@ export interface RoundRecord {
   /** Why, in words: "student 86.97% vs teacher 84.75% on eval (margin 0)". */
   reason: string;
   startedAt: Date | undefined;
-  finishedAt: Date | undefined;
+  finishedAt:
+    | Date
+    | undefined;
+  /**
+   * The two supervised recipes trained at the student's step budget on the same labels, on the
+   * test split: what the student must beat to show the unlabeled images helped. Set only when
+   * the trainer runs with baselines on (the offline experiment's columns).
+   */
+  supervisedTest: EvaluationMetrics | undefined;
+  supervisedNoisedTest: EvaluationMetrics | undefined;
 }
 
 /** Published on subject <prefix>.events.trainer as each round moves on. */
@@ -671,6 +680,8 @@ function createBaseRoundRecord(): RoundRecord {
     reason: "",
     startedAt: undefined,
     finishedAt: undefined,
+    supervisedTest: undefined,
+    supervisedNoisedTest: undefined,
   };
 }
 
@@ -727,6 +738,12 @@ export const RoundRecord: MessageFns<RoundRecord> = {
     }
     if (message.finishedAt !== undefined) {
       Timestamp.encode(toTimestamp(message.finishedAt), writer.uint32(130).fork()).join();
+    }
+    if (message.supervisedTest !== undefined) {
+      EvaluationMetrics.encode(message.supervisedTest, writer.uint32(138).fork()).join();
+    }
+    if (message.supervisedNoisedTest !== undefined) {
+      EvaluationMetrics.encode(message.supervisedNoisedTest, writer.uint32(146).fork()).join();
     }
     return writer;
   },
@@ -882,6 +899,22 @@ export const RoundRecord: MessageFns<RoundRecord> = {
             message.finishedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.supervisedTest = EvaluationMetrics.decode(reader, reader.uint32());
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.supervisedNoisedTest = EvaluationMetrics.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -960,6 +993,16 @@ export const RoundRecord: MessageFns<RoundRecord> = {
         : isSet(object.finished_at)
         ? fromJsonTimestamp(object.finished_at)
         : undefined,
+      supervisedTest: isSet(object.supervisedTest)
+        ? EvaluationMetrics.fromJSON(object.supervisedTest)
+        : isSet(object.supervised_test)
+        ? EvaluationMetrics.fromJSON(object.supervised_test)
+        : undefined,
+      supervisedNoisedTest: isSet(object.supervisedNoisedTest)
+        ? EvaluationMetrics.fromJSON(object.supervisedNoisedTest)
+        : isSet(object.supervised_noised_test)
+        ? EvaluationMetrics.fromJSON(object.supervised_noised_test)
+        : undefined,
     };
   },
 
@@ -1013,6 +1056,12 @@ export const RoundRecord: MessageFns<RoundRecord> = {
     if (message.finishedAt !== undefined) {
       obj.finishedAt = message.finishedAt.toISOString();
     }
+    if (message.supervisedTest !== undefined) {
+      obj.supervisedTest = EvaluationMetrics.toJSON(message.supervisedTest);
+    }
+    if (message.supervisedNoisedTest !== undefined) {
+      obj.supervisedNoisedTest = EvaluationMetrics.toJSON(message.supervisedNoisedTest);
+    }
     return obj;
   },
 
@@ -1047,6 +1096,12 @@ export const RoundRecord: MessageFns<RoundRecord> = {
     message.reason = object.reason ?? "";
     message.startedAt = object.startedAt ?? undefined;
     message.finishedAt = object.finishedAt ?? undefined;
+    message.supervisedTest = (object.supervisedTest !== undefined && object.supervisedTest !== null)
+      ? EvaluationMetrics.fromPartial(object.supervisedTest)
+      : undefined;
+    message.supervisedNoisedTest = (object.supervisedNoisedTest !== undefined && object.supervisedNoisedTest !== null)
+      ? EvaluationMetrics.fromPartial(object.supervisedNoisedTest)
+      : undefined;
     return message;
   },
 };

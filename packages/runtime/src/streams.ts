@@ -34,6 +34,16 @@ export async function ensureStreams(jsm: JetStreamManager, names: NatsNames, ret
     max_bytes: limits(retention.maxBytes),
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
   };
+  try {
+    await upsert(jsm, unlabeled);
+  } catch (error) {
+    throw new Unavailable(`nats: could not set up stream ${names.unlabeledStream}: ${String(error)}`, { cause: error });
+  }
+  await ensureShardsStream(jsm, names);
+}
+
+/** Creates NS_SHARDS when missing (the labeler writes it, the trainer reads it; either may start first). */
+export async function ensureShardsStream(jsm: JetStreamManager, names: NatsNames): Promise<void> {
   const shards: Partial<StreamConfig> = {
     name: names.shardsStream,
     subjects: [names.shardsSubjects],
@@ -43,15 +53,9 @@ export async function ensureStreams(jsm: JetStreamManager, names: NatsNames, ret
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
   };
   try {
-    await upsert(jsm, unlabeled);
     await upsert(jsm, shards);
   } catch (error) {
-    throw new Unavailable(
-      `nats: could not set up streams ${names.unlabeledStream} and ${names.shardsStream}: ${String(error)}`,
-      {
-        cause: error,
-      },
-    );
+    throw new Unavailable(`nats: could not set up stream ${names.shardsStream}: ${String(error)}`, { cause: error });
   }
 }
 

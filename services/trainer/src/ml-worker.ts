@@ -1,0 +1,320 @@
+// The trainer's ML thread: data, tfjs and every model live here, so training never blocks the
+// gRPC and NATS event loop (docs/architecture.md §5, Trainer). One request runs at a time; a
+// training request reports progress until it ends, or until `stop` (it then checkpoints).
+import { join } from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+
+import { ModelArtifact, type EvaluationMetrics, type TrainingConfig } from '@noisystudent/proto';
+import {
+  decodeModelArtifact,
+  describeBackend,
+  encodeModelArtifact,
+  initBackend,
+  loadCifar10,
+  loadFashionMnist,
+  loadImageFolder,
+  loadLayersModelFolder,
+  modelInputSpec,
+  SelfTraining,
+  toEvaluationMetrics,
+  type HeldOutEvaluation,
+  type LabeledImages,
+  type ModelRole,
+  type TrainProgress,
+} from '@noisystudent/ml';
+
+import type { DatasetSpec, HeldOutMetrics, MlReply, MlRequest, MlWorkerInit, StudentRequest } from './ml-protocol.js';
+import { readRoundExamples } from './pseudo-labeled-set.js';
+
+const port = parentPort;
+if (port === null) throw new Error('ml-worker.ts runs as a worker thread');
+const init = workerData as MlWorkerInit;
+
+function reply(message: MlReply, transfer: ArrayBuffer[] = []): void {
+  port?.postMessage(message, transfer);
+}
+
+async function loadData(spec: DatasetSpec): Promise<{ name: string; train: LabeledImages; test: LabeledImages }> {
+  switch (spec.kind) {
+    case 'fashion-mnist': {
+      const [train, test] = await Promise.all([
+        loadFashionMnist('train', spec.dir),
+        loadFashionMnist('test', spec.dir),
+      ]);
+      return { name: 'fashion-mnist', train, test };
+    }
+    case 'cifar10': {
+      const [train, test] = await Promise.all([loadCifar10('train', spec.dir), loadCifar10('test', spec.dir)]);
+      return { name: 'cifar10', train, test };
+    }
+    case 'folder': {
+      const size = { height: spec.height, width: spec.width, channels: spec.channels };
+      const [train, test] = await Promise.all([loadImageFolder(spec.dir, size), loadImageFolder(spec.testDir, size)]);
+      if (train.classNames.join('\n') !== test.classNames.join('\n')) {
+        throw new Error(
+          `${spec.testDir}: expected the classes of ${spec.dir} (${train.classNames.join(', ')}), got ${test.classNames.join(', ')}`,
+        );
+      }
+      return { name: 'folder', train, test };
+    }
+  }
+}
+
+let loop: SelfTraining;
+try {
+  const choice = await initBackend({
+    ...(init.backend === undefined ? {} : { request: init.backend }),
+    log: () => undefined,
+  });
+  loop = new SelfTraining(init.config, await loadData(init.dataset));
+  const { train } = loop.data;
+  reply({
+    type: 'ready',
+    dataset: loop.data.name,
+    classNames: [...train.classNames],
+    inputShape: [train.height, train.width, train.channels],
+    labeled: loop.split.labeled.length,
+    eval: loop.split.eval.length,
+    test: loop.testIndices.length,
+    backend: describeBackend(choice),
+  });
+} catch (error) {
+  reply({ type: 'init-failed', error: toWorkerError(error) });
+  process.exit(1);
+}
+
+/** The training run in progress, which `stop` aborts. */
+let running: AbortController | undefined;
+/** Supervised test accuracy by recipe and step budget (the baselines of each round). */
+const baselineCache = new Map<string, EvaluationMetrics>();
+
+const metricsOf = (evaluation: HeldOutEvaluation): HeldOutMetrics => ({
+  eval: toEvaluationMetrics(evaluation.eval, `${loop.data.name}/eval`),
+  test: toEvaluationMetrics(evaluation.test, `${loop.data.name}/test`),
+});
+
+function progressReporter(requestId: number, label: string): (progress: TrainProgress) => void {
+  return (progress) =>
+    reply({
+      type: 'progress',
+      requestId,
+      label,
+      step: progress.step,
+      steps: progress.steps,
+      loss: progress.loss,
+      imagesPerSecond: progress.imagesPerSecond,
+    });
+}
+
+function trainingConfig(role: ModelRole, steps: number, pseudoBatchSize: number): TrainingConfig {
+  const { config } = loop;
+  const noise = loop.noiseOf(role, steps);
+  const noised = role !== 'supervised';
+  const augment = role === 'supervised' ? config.lightAugment : noise;
+  return {
+    steps,
+    labeledBatchSize: config.labeledBatchSize,
+    unlabeledBatchSize: pseudoBatchSize,
+    learningRate: config.learningRate,
+    labelSmoothing: config.labelSmoothing,
+    noise: {
+      randaugmentNumOps: augment.numOps,
+      randaugmentMagnitude: augment.magnitude,
+      dropoutRate: noised ? noise.dropout : 0,
+      stochasticDepthFinalSurvival: noised && noise.finalSurvivalProbability < 1 ? noise.finalSurvivalProbability : 0,
+    },
+    seed: config.seed,
+  };
+}
+
+async function handle(request: Exclude<MlRequest, { type: 'stop' }>): Promise<void> {
+  const { requestId } = request;
+  switch (request.type) {
+    case 'bootstrap': {
+      const steps = loop.config.teacherSteps;
+      running = new AbortController();
+      const signal = running.signal;
+      const chosen = await loop.trainTeacher(
+        () => undefined,
+        (recipe) => ({
+          onProgress: progressReporter(requestId, `teacher ${recipe}`),
+          checkpoint: { path: join(request.checkpointDir, `${recipe}.ckpt`), everySteps: request.everySteps },
+          signal,
+        }),
+      );
+      if (signal.aborted) {
+        chosen.model.dispose();
+        reply({ type: 'stopped', requestId, step: 0 });
+        return;
+      }
+      const evaluation = await loop.evaluate(chosen.model);
+      const bytes = await loop.artifact(chosen.model, 1, evaluation, {
+        version: request.version,
+        trainingConfig: trainingConfig(chosen.recipe, steps, 0),
+      });
+      chosen.model.dispose();
+      reply(
+        {
+          type: 'bootstrapped',
+          requestId,
+          bytes,
+          recipe: chosen.recipe,
+          candidates: chosen.candidates,
+          steps,
+          ...metricsOf(evaluation),
+        },
+        [bytes.buffer as ArrayBuffer],
+      );
+      return;
+    }
+    case 'evaluate': {
+      const { model, metadata } = await decodeModelArtifact(request.bytes);
+      try {
+        const classCount = (model.outputs[0]?.shape[1] as number | undefined) ?? 0;
+        if (classCount !== loop.classes) {
+          throw new Error(`the model has ${classCount} outputs; the data set has ${loop.classes} classes`);
+        }
+        const evaluation = await loop.evaluate(model, modelInputSpec(metadata));
+        reply({
+          type: 'evaluated',
+          requestId,
+          params: model.countParams(),
+          inputShape: [...metadata.inputShape],
+          classCount,
+          ...metricsOf(evaluation),
+        });
+      } finally {
+        model.dispose();
+      }
+      return;
+    }
+    case 'import-layers': {
+      const model = await loadLayersModelFolder(request.folder);
+      try {
+        const { bytes } = await encodeModelArtifact(
+          model,
+          { version: request.version, architecture: 'imported-layers-model' },
+          { ...loop.data.train, classNames: request.classNames },
+        );
+        // The normalization given on the command line replaces the one of our training data.
+        const artifact = ModelArtifact.decode(bytes);
+        const metadata = artifact.metadata;
+        if (metadata?.preprocessing === undefined) throw new Error('imported artifact: no preprocessing');
+        metadata.preprocessing.normalization = {
+          $case: 'rescale',
+          value: { scale: request.scale, offset: request.offset },
+        };
+        const imported = ModelArtifact.encode(artifact).finish();
+        reply({ type: 'imported', requestId, bytes: imported }, [imported.buffer as ArrayBuffer]);
+      } finally {
+        model.dispose();
+      }
+      return;
+    }
+    case 'param-count': {
+      const model = loop.buildModel('student', request.width, 0, loop.config.studentSteps);
+      const params = model.countParams();
+      model.dispose();
+      reply({ type: 'param-count', requestId, params });
+      return;
+    }
+    case 'train-student':
+      await trainStudent(requestId, request);
+      return;
+  }
+}
+
+async function trainStudent(requestId: number, request: StudentRequest): Promise<void> {
+  const { config } = loop;
+  const { train } = loop.data;
+  const round = await readRoundExamples(request.shardFiles, {
+    height: train.height,
+    width: train.width,
+    channels: train.channels as 1 | 3,
+    classes: loop.classes,
+    ...(request.rebalance ? { rebalance: { seed: config.seed + request.round } } : {}),
+  });
+  const steps = config.studentSteps;
+  const student = loop.buildModel('student', request.width, config.seed + request.round, steps);
+  running = new AbortController();
+  try {
+    const result = await loop.train(student, 'student', steps, round.set, {
+      onProgress: progressReporter(requestId, `round ${request.round} student`),
+      checkpoint: request.checkpoint,
+      signal: running.signal,
+    });
+    if (result.stopped) {
+      reply({ type: 'stopped', requestId, step: result.steps });
+      return;
+    }
+    const evaluation = await loop.evaluate(student);
+    const bytes = await loop.artifact(student, request.width, evaluation, {
+      version: request.version,
+      parentVersion: request.parentVersion,
+      trainingConfig: trainingConfig('student', steps, config.pseudoBatchSize),
+    });
+    const baselines = request.baselines
+      ? {
+          supervisedTest: await baseline('supervised', steps, requestId),
+          supervisedNoisedTest: await baseline('supervised_noised', steps, requestId),
+        }
+      : {};
+    reply(
+      {
+        type: 'student',
+        requestId,
+        bytes,
+        steps: result.steps,
+        shards: round.shards,
+        examples: round.examples,
+        perClass: round.perClass,
+        skipped: round.skipped,
+        ...baselines,
+        ...metricsOf(evaluation),
+      },
+      [bytes.buffer as ArrayBuffer],
+    );
+  } finally {
+    student.dispose();
+  }
+}
+
+/** A supervised recipe trained at `steps` on the labeled split, on test (cached per budget). */
+async function baseline(
+  recipe: 'supervised' | 'supervised_noised',
+  steps: number,
+  requestId: number,
+): Promise<EvaluationMetrics> {
+  const key = `${recipe}:${steps}`;
+  const known = baselineCache.get(key);
+  if (known !== undefined) return known;
+  const model = loop.buildModel(recipe, 1, loop.config.seed, steps);
+  try {
+    await loop.train(model, recipe, steps, undefined, {
+      onProgress: progressReporter(requestId, `baseline ${recipe}`),
+    });
+    const metrics = metricsOf(await loop.evaluate(model)).test;
+    baselineCache.set(key, metrics);
+    return metrics;
+  } finally {
+    model.dispose();
+  }
+}
+
+function toWorkerError(error: unknown): { name: string; message: string } {
+  if (error instanceof Error) return { name: error.name, message: error.message };
+  return { name: 'Error', message: String(error) };
+}
+
+let queue = Promise.resolve();
+port.on('message', (request: MlRequest) => {
+  if (request.type === 'stop') {
+    running?.abort();
+    return;
+  }
+  queue = queue.then(() =>
+    handle(request).catch((error: unknown) =>
+      reply({ type: 'failed', requestId: request.requestId, error: toWorkerError(error) }),
+    ),
+  );
+});
