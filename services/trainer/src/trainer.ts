@@ -222,9 +222,11 @@ class WorkLoop {
     const version = 'v1';
     let bytes: Uint8Array;
     let reason: string;
+    let evaluation: TeacherEvaluation;
     if (this.config.importTeacher !== undefined) {
       bytes = await this.importTeacher(version);
       reason = `bootstrap: imported from ${this.config.importTeacher}`;
+      evaluation = await this.evaluateArtifact(version, bytes);
     } else {
       log.info({ steps: ml.facts.labeled }, 'no teacher in the registry: training teacher v1 on the labeled split');
       const trained = await ml.bootstrap(
@@ -239,8 +241,10 @@ class WorkLoop {
       reason =
         `bootstrap: ${recipe} recipe, better on eval (supervised ${percent(candidates.supervised.eval)}%, ` +
         `supervised+noise ${percent(candidates.supervised_noised.eval)}%)`;
+      // Evaluated in the worker as it was chosen: the same splits, nothing to measure again.
+      evaluation = { eval: trained.result.eval, test: trained.result.test, params: await ml.paramCount(1) };
+      await this.parts.store.saveTeacherEvaluation(version, evaluation);
     }
-    const evaluation = await this.evaluateArtifact(version, bytes);
     await registry.putArtifact(bytes, version);
     try {
       const record = await registry.promote({ version, metrics: evaluation.eval, promotedBy: PROMOTED_BY, reason }, 0);
