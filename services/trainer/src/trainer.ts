@@ -456,7 +456,12 @@ class WorkLoop {
         if (!(error instanceof Conflict)) throw error;
         const current = await this.parts.registry.readTeacher();
         if (current === undefined) throw error;
-        if (current.pointer.version !== state.studentVersion) {
+        // Our promotion made before a restart may since have been replaced by another promoter's:
+        // look for it in the history, not only in the pointer, or the student is promoted twice.
+        const promotedBefore = (await this.parts.registry.history()).some(
+          (record) => record.pointer.version === state.studentVersion,
+        );
+        if (!promotedBefore) {
           // Another promoter moved the pointer: decide again against the teacher now, never over it.
           this.parts.metrics.promotionConflicts.inc();
           log.warn(
