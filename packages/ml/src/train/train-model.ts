@@ -186,6 +186,9 @@ export async function trainModel(
         await saveCheckpoint(options.checkpoint.path, runKey, done, model, optimizer);
       }
       if (stopping) break;
+      // An abort comes from an event (a worker's message, a signal handler): let events run between
+      // steps, or on a backend whose reads resolve at once (wasm, cpu) it would never arrive.
+      if (options.signal !== undefined) await new Promise((resolve) => setImmediate(resolve));
     }
   } finally {
     clearNoiseStep();
