@@ -13,5 +13,10 @@ await runServiceMain({
   schema: trainerConfigSchema,
   envPrefix: TRAINER_ENV_PREFIX,
   config: (flags) => trainerConfig(flags),
-  start: startTrainer,
+  start: async (config, log) => {
+    const trainer = await startTrainer(config, log);
+    // A work loop that fails (the trainer logs why) ends the process, so that it does not serve on, idle.
+    trainer.done.catch(() => trainer.stop().finally(() => process.exit(1)));
+    return trainer;
+  },
 });

@@ -116,7 +116,7 @@ export class MlHost {
     return this.expect(await this.request({ type: 'param-count', requestId: 0, width }), 'param-count').params;
   }
 
-  /** Asks the training in progress to stop after its current step (it checkpoints). */
+  /** Asks the training in progress, and any requested after it, to stop after a step (it checkpoints): for shutdown. */
   stop(): void {
     this.worker.postMessage({ type: 'stop' } satisfies MlRequest);
   }

@@ -66,7 +66,12 @@ try {
     ...(init.backend === undefined ? {} : { request: init.backend }),
     log: () => undefined,
   });
-  loop = new SelfTraining(init.config, await loadData(init.dataset));
+  const data = await loadData(init.dataset).catch((error: unknown) => {
+    // The loaders name the file; the person starting the trainer needs the setting that chose it.
+    const settings = init.dataset.kind === 'folder' ? '--dataset-dir, --test-dir' : '--dataset-dir';
+    throw new Error(`data set ${init.dataset.kind} (${settings}): ${toWorkerError(error).message}`, { cause: error });
+  });
+  loop = new SelfTraining(init.config, data);
   const { train } = loop.data;
   reply({
     type: 'ready',
@@ -85,6 +90,15 @@ try {
 
 /** The training run in progress, which `stop` aborts. */
 let running: AbortController | undefined;
+/** Set by `stop` (the trainer is shutting down): a run that starts after it, or was queued, stops too. */
+let stopRequested = false;
+
+/** A training run's signal, aborted already when a stop came before the run began. */
+function startRun(): AbortSignal {
+  running = new AbortController();
+  if (stopRequested) running.abort();
+  return running.signal;
+}
 /** Supervised test accuracy by recipe and step budget (the baselines of each round). */
 const baselineCache = new Map<string, EvaluationMetrics>();
 
@@ -132,8 +146,7 @@ async function handle(request: Exclude<MlRequest, { type: 'stop' }>): Promise<vo
   switch (request.type) {
     case 'bootstrap': {
       const steps = loop.config.teacherSteps;
-      running = new AbortController();
-      const signal = running.signal;
+      const signal = startRun();
       const chosen = await loop.trainTeacher(
         () => undefined,
         (recipe) => ({
@@ -225,6 +238,8 @@ async function handle(request: Exclude<MlRequest, { type: 'stop' }>): Promise<vo
 }
 
 async function trainStudent(requestId: number, request: StudentRequest): Promise<void> {
+  // Before anything is awaited: a stop that arrives while the shards are read must reach this run.
+  const signal = startRun();
   const { config } = loop;
   const { train } = loop.data;
   const round = await readRoundExamples(request.shardFiles, {
@@ -236,12 +251,11 @@ async function trainStudent(requestId: number, request: StudentRequest): Promise
   });
   const steps = config.studentSteps;
   const student = loop.buildModel('student', request.width, config.seed + request.round, steps);
-  running = new AbortController();
   try {
     const result = await loop.train(student, 'student', steps, round.set, {
       onProgress: progressReporter(requestId, `round ${request.round} student`),
       checkpoint: request.checkpoint,
-      signal: running.signal,
+      signal,
     });
     if (result.stopped) {
       reply({ type: 'stopped', requestId, step: result.steps });
@@ -309,6 +323,7 @@ function toWorkerError(error: unknown): { name: string; message: string } {
 let queue = Promise.resolve();
 port.on('message', (request: MlRequest) => {
   if (request.type === 'stop') {
+    stopRequested = true;
     running?.abort();
     return;
   }

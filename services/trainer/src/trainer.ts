@@ -132,6 +132,10 @@ export async function startTrainer(config: TrainerConfig, log: Logger): Promise<
         stopped ??= (async () => {
           status.phase = TrainerPhase.STOPPING;
           await work.stop();
+          // The ML worker checkpoints the training it was asked to stop: close it only once the loop has ended.
+          if (!(await settledWithin(done, config.shutdownTimeoutMs))) {
+            log.warn({ shutdownTimeoutMs: config.shutdownTimeoutMs }, 'the work in progress did not stop in time');
+          }
           grpc.setServing('NOT_SERVING');
           const shutdown = await grpc.shutdown(config.shutdownTimeoutMs);
           await hostedMl.close();
@@ -634,3 +638,20 @@ class WorkLoop {
 }
 
 const percent = (fraction: number): number => Math.round(fraction * 10_000) / 100;
+
+/** Whether `work` settled (either way: its error is reported where it is awaited) within `ms`. */
+async function settledWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  const settled = await Promise.race([
+    work.then(
+      () => true,
+      () => true,
+    ),
+    timeout,
+  ]);
+  clearTimeout(timer);
+  return settled;
+}
