@@ -88,6 +88,9 @@ try {
   process.exit(1);
 }
 
+/** How often a training run reports (GetStatus's step, loss, images/s and ETA). */
+const PROGRESS_EVERY_SECONDS = 2;
+
 /** The training run in progress, which `stop` aborts. */
 let running: AbortController | undefined;
 /** Set by `stop` (the trainer is shutting down): a run that starts after it, or was queued, stops too. */
@@ -150,6 +153,7 @@ async function handle(request: Exclude<MlRequest, { type: 'stop' }>): Promise<vo
       const chosen = await loop.trainTeacher(
         () => undefined,
         (recipe) => ({
+          progressEverySeconds: PROGRESS_EVERY_SECONDS,
           onProgress: progressReporter(requestId, `teacher ${recipe}`),
           checkpoint: { path: join(request.checkpointDir, `${recipe}.ckpt`), everySteps: request.everySteps },
           signal,
@@ -253,6 +257,7 @@ async function trainStudent(requestId: number, request: StudentRequest): Promise
   const student = loop.buildModel('student', request.width, config.seed + request.round, steps);
   try {
     const result = await loop.train(student, 'student', steps, round.set, {
+      progressEverySeconds: PROGRESS_EVERY_SECONDS,
       onProgress: progressReporter(requestId, `round ${request.round} student`),
       checkpoint: request.checkpoint,
       signal,
@@ -305,6 +310,7 @@ async function baseline(
   const model = loop.buildModel(recipe, 1, loop.config.seed, steps);
   try {
     await loop.train(model, recipe, steps, undefined, {
+      progressEverySeconds: PROGRESS_EVERY_SECONDS,
       onProgress: progressReporter(requestId, `baseline ${recipe}`),
     });
     const metrics = metricsOf(await loop.evaluate(model)).test;

@@ -171,6 +171,8 @@ class WorkLoop {
   private collector: ShardCollector | undefined;
   private latest: TeacherRecord | undefined;
   private stopWatch: (() => void) | undefined;
+  /** The last step reported by each training run (label), for the steps counter. */
+  private readonly stepsReported = new Map<string, number>();
 
   constructor(
     private readonly config: TrainerConfig,
@@ -478,6 +480,12 @@ class WorkLoop {
         // Our own promotion, made before a restart: it stands (a round promotes at most once).
       }
       await this.saveTeacherEvaluation(state.studentVersion, student, await this.studentParams());
+      // Follow the new pointer now rather than when the watch delivers it: the next round must not
+      // start on the replaced teacher's shards.
+      const current = await this.parts.registry.readTeacher();
+      if (current !== undefined && (this.latest === undefined || current.revision > this.latest.revision)) {
+        this.latest = current;
+      }
       await this.record(state, teacherEvaluation, {
         decision: RoundDecision.PROMOTED,
         reason: comparison,
@@ -595,7 +603,9 @@ class WorkLoop {
 
   private progress(progress: Progress): void {
     const { status, metrics } = this.parts;
-    metrics.steps.inc(Math.max(0, progress.step - status.step));
+    const previous = this.stepsReported.get(progress.label) ?? 0;
+    metrics.steps.inc(Math.max(0, progress.step - previous));
+    this.stepsReported.set(progress.label, progress.step);
     status.step = progress.step;
     status.steps = progress.steps;
     status.loss = progress.loss;

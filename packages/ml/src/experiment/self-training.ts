@@ -32,6 +32,8 @@ export type ModelRole = Recipe | 'student';
 /** How a caller follows and controls one training run. */
 export interface TrainingHooks {
   onProgress?: (progress: TrainProgress) => void;
+  /** Seconds between progress reports. @default 5 */
+  progressEverySeconds?: number;
   /** Save every `everySteps` steps to `path` and resume from it (see `trainModel`). */
   checkpoint?: { path: string; everySteps: number };
   signal?: AbortSignal;
@@ -163,6 +165,7 @@ export class SelfTraining {
       randAugment: augment.magnitude > 0 || augment.numOps > 0 ? augment : undefined,
       seed: config.seed,
       ...(hooks.onProgress === undefined ? {} : { onProgress: hooks.onProgress }),
+      ...(hooks.progressEverySeconds === undefined ? {} : { progressEverySeconds: hooks.progressEverySeconds }),
       ...(hooks.checkpoint === undefined ? {} : { checkpoint: hooks.checkpoint }),
       ...(hooks.signal === undefined ? {} : { signal: hooks.signal }),
     });
