@@ -9,12 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { loadFashionMnist, PRESETS, SelfTraining, type LabeledImages } from '@noisystudent/ml';
 import {
   Dtype,
   RoundDecision,
-  TrainerClient,
   TrainerPhase,
   type GetStatusResponse,
   type IngestRequest,
@@ -24,6 +22,7 @@ import { openRegistry, type Registry } from '@noisystudent/registry';
 import { startNatsServer, type NatsServer } from '@noisystudent/registry/testing';
 import { spawnService, type SpawnedService } from '@noisystudent/runtime';
 import { readShards } from '@noisystudent/labeler/testing';
+import { connectTrainer } from '@noisystudent/trainer/testing';
 import { natsNames as names, shardSubject } from '@noisystudent/core';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,36 +64,27 @@ interface TrainerHandle {
   close(): void;
 }
 
+/** What every service here is started with: ports it picks, this test's nats-server, its own prefix. */
+const serviceArgs = (prefix: string): string[] => [
+  '--port',
+  '0',
+  '--metrics-port',
+  '0',
+  '--nats-url',
+  server.url,
+  '--prefix',
+  prefix,
+];
+
 async function spawnTrainer(prefix: string, stateDir: string, extra: string[]): Promise<TrainerHandle> {
   const service = await spawnService(entry('trainer'), {
-    args: [
-      '--port',
-      '0',
-      '--metrics-port',
-      '0',
-      '--nats-url',
-      server.url,
-      '--prefix',
-      prefix,
-      '--state-dir',
-      stateDir,
-      ...TRAINER_ARGS,
-      ...extra,
-    ],
+    args: [...serviceArgs(prefix), '--state-dir', stateDir, ...TRAINER_ARGS, ...extra],
     execArgv: EXEC_ARGV,
     output: process.env['NS_TEST_SERVICE_LOGS'] === '1' ? 'stderr' : 'ignore',
     timeoutMs: 120_000,
   });
-  const client = new TrainerClient(service.address, credentials.createInsecure());
-  const unary = <T>(call: (done: (error: ServiceError | null, response: T) => void) => void): Promise<T> =>
-    new Promise((resolve, reject) => call((error, response) => (error === null ? resolve(response) : reject(error))));
-  return {
-    service,
-    status: () => unary<GetStatusResponse>((done) => client.getStatus({}, done)),
-    rounds: async () =>
-      (await unary<{ rounds: RoundRecord[] }>((done) => client.listRounds({ limit: 0 }, done))).rounds,
-    close: () => client.close(),
-  };
+  const client = connectTrainer(service.address);
+  return { service, status: () => client.status(), rounds: () => client.rounds(), close: () => client.close() };
 }
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 240_000): Promise<T> {
@@ -132,28 +122,13 @@ async function startStack(
 ): Promise<{ teacher: SpawnedService; labeler: SpawnedService; registry: Registry }> {
   const registry = await openRegistry(nc, { prefix });
   const teacher = await spawnService(entry('teacher'), {
-    args: ['--port', '0', '--metrics-port', '0', '--nats-url', server.url, '--prefix', prefix],
+    args: serviceArgs(prefix),
     execArgv: EXEC_ARGV,
     timeoutMs: 120_000,
   });
   cleanup.push(() => teacher.stop());
   const labeler = await spawnService(entry('labeler'), {
-    args: [
-      '--port',
-      '0',
-      '--metrics-port',
-      '0',
-      '--nats-url',
-      server.url,
-      '--prefix',
-      prefix,
-      '--teachers',
-      teacher.address,
-      '--window-size',
-      '100',
-      '--window-wait-ms',
-      '300',
-    ],
+    args: [...serviceArgs(prefix), '--teachers', teacher.address, '--window-size', '100', '--window-wait-ms', '300'],
     execArgv: EXEC_ARGV,
     timeoutMs: 120_000,
   });

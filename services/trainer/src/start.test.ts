@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { natsNames, shardSubject } from '@noisystudent/core';
 import {
   buildReferenceResNet,
@@ -24,7 +23,6 @@ import {
   Dtype,
   RoundDecision,
   Shard,
-  TrainerClient,
   TrainerPhase,
   type GetStatusResponse,
   type RoundRecord,
@@ -38,6 +36,7 @@ import { connect, headers, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { trainerConfig } from './config.js';
+import { connectTrainer } from './testing/trainer-client.js';
 import { startTrainer } from './trainer.js';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
@@ -294,17 +293,10 @@ describe('SIGTERM during training', () => {
       output: SHOW_LOGS ? 'stderr' : 'ignore',
       timeoutMs: 120_000,
     });
-    const client = new TrainerClient(service.address, credentials.createInsecure());
+    const client = connectTrainer(service.address);
     service.child.once('exit', () => client.close());
     cleanup.push(() => service.stop());
-    const unary = <T>(call: (done: (error: ServiceError | null, response: T) => void) => void): Promise<T> =>
-      new Promise((resolve, reject) => call((error, response) => (error === null ? resolve(response) : reject(error))));
-    return {
-      service,
-      status: () => unary<GetStatusResponse>((done) => client.getStatus({}, done)),
-      rounds: async () =>
-        (await unary<{ rounds: RoundRecord[] }>((done) => client.listRounds({ limit: 0 }, done))).rounds,
-    };
+    return { service, status: () => client.status(), rounds: () => client.rounds() };
   }
 
   it('checkpoints the student and exits 0; a restart finishes the round', async () => {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { credentials } from '@grpc/grpc-js';
 import { Command } from 'commander';
 import {
   integerOption,
@@ -24,7 +24,6 @@ import {
   Dtype,
   LabelerClient,
   RoundDecision,
-  TrainerClient,
   type IngestRequest,
   type IngestResponse,
   type RoundRecord,
@@ -33,6 +32,8 @@ import { openRegistry } from '@noisystudent/registry';
 import { startNatsServer } from '@noisystudent/registry/testing';
 import { spawnService, type SpawnedService } from '@noisystudent/runtime';
 import { connect } from 'nats';
+
+import { connectTrainer } from '../testing/trainer-client.js';
 
 interface Options {
   preset: string;
@@ -205,17 +206,11 @@ async function main(): Promise<void> {
     );
     say(`ingested ${ingested.stored} images (${ingested.duplicates} duplicates, ${ingested.rejected} rejected)`);
 
-    const client = new TrainerClient(trainer.address, credentials.createInsecure());
-    const listRounds = (): Promise<RoundRecord[]> =>
-      new Promise((resolve, reject) =>
-        client.listRounds({ limit: 0 }, (error: ServiceError | null, response) =>
-          error === null ? resolve(response.rounds) : reject(error),
-        ),
-      );
+    const client = connectTrainer(trainer.address);
     let rounds: RoundRecord[] = [];
     while (rounds.length < config.rounds) {
       await new Promise((resolve) => setTimeout(resolve, 2_000));
-      rounds = (await listRounds()).reverse();
+      rounds = await client.rounds();
       if (trainer.child.exitCode !== null) throw new Error(`the trainer exited with code ${trainer.child.exitCode}`);
     }
     client.close();
