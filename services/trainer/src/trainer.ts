@@ -234,7 +234,10 @@ class WorkLoop {
       reason = `bootstrap: imported from ${this.config.importTeacher}`;
       evaluation = await this.evaluateArtifact(version, bytes);
     } else {
-      log.info({ steps: ml.facts.labeled }, 'no teacher in the registry: training teacher v1 on the labeled split');
+      log.info(
+        { labeled: ml.facts.labeled, steps: experimentConfig(this.config).teacherSteps },
+        'no teacher in the registry: training teacher v1 on the labeled split',
+      );
       const trained = await ml.bootstrap(
         version,
         join(this.config.stateDir, 'bootstrap'),

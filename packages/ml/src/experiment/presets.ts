@@ -68,9 +68,10 @@ const DEFAULT: ExperimentConfig = {
 };
 
 /**
- * Wall times on 2 cores with native kernels: `default` 884 s; `full` 82 min (teacher included;
- * a width-1.5 student step of 128 images ≈ 0.32 s, a batch-32 supervised step ≈ 0.045 s), and
- * 96 min with `--student-steps 8000` and a cached teacher, which is why it has 2 rounds and not 3.
+ * Wall times on 2 cores with native kernels: `default` 884 s with AVX-512, 1,498 s with AVX2 only;
+ * `full` 82 min with AVX-512 (teacher included; a width-1.5 student step of 128 images ≈ 0.32 s,
+ * a batch-32 supervised step ≈ 0.045 s), and 96 min with `--student-steps 8000` and a cached
+ * teacher, which is why it has 2 rounds and not 3.
  */
 export const PRESETS: Record<string, ExperimentConfig> = {
   default: DEFAULT,
