@@ -156,3 +156,8 @@ export {
 } from './experiment/self-training.js';
 export { PRESETS, type ExperimentConfig, type NoiseSettings } from './experiment/presets.js';
 export { loadLayersModelFolder } from './artifact/layers-folder.js';
+export {
+  addExperimentOptions,
+  experimentConfigFromFlags,
+  type ExperimentFlags,
+} from './experiment/experiment-options.js';

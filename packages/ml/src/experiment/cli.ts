@@ -4,26 +4,14 @@ import { Command } from 'commander';
 import { initBackend } from '../backend/select-backend.js';
 import { integerOption, positiveNumberOption, runMain } from '../cli/options.js';
 import { loadFashionMnist } from '../data/fashion-mnist.js';
+import { addExperimentOptions, experimentConfigFromFlags, type ExperimentFlags } from './experiment-options.js';
 import { PRESETS, type ExperimentConfig } from './presets.js';
 import { runNoisyStudentExperiment, type ExperimentResult } from './run-experiment.js';
 import { summarizeSeeds, type ExperimentSummary, type Spread } from './seed-summary.js';
 
-interface CliOptions {
-  preset: string;
-  json: boolean;
+interface CliOptions extends ExperimentFlags {
   backend?: string;
-  data?: string;
-  seed?: number;
   seeds: number;
-  evalImages?: number;
-  rounds?: number;
-  teacherSteps?: number;
-  studentSteps?: number;
-  unlabeled?: number;
-  labeledPerClass?: number;
-  threshold?: number;
-  hard: boolean;
-  noBalance: boolean;
   studentWidth?: number;
   randAugment?: string;
   dropout?: number;
@@ -33,23 +21,19 @@ interface CliOptions {
   teacherVersion: string;
 }
 
-const program = new Command()
-  .name('experiment')
-  .description(
-    'The whole Noisy Student loop offline on Fashion-MNIST: teacher on the labeled split → pseudo-labels (threshold + balancing) → ' +
-      'noised student → repeat, with supervised baselines (with and without the noise) at the same step budget.',
-  )
-  .option(
-    '--preset <name>',
-    `one of ${Object.keys(PRESETS).join(', ')} (demo becomes demo-wasm without native kernels)`,
-    'default',
-  )
-  .option('--json', 'print only the final JSON line on stdout (progress still goes to stderr)', false)
+const program = addExperimentOptions(
+  new Command()
+    .name('experiment')
+    .description(
+      'The whole Noisy Student loop offline on Fashion-MNIST: teacher on the labeled split → pseudo-labels (threshold + balancing) → ' +
+        'noised student → repeat, with supervised baselines (with and without the noise) at the same step budget. ' +
+        'With --services, the same through nats-server, trainer, teacher and labeler (npm run experiment -- --services --help). ' +
+        'The demo preset becomes demo-wasm without native kernels.',
+    ),
+)
   .option('--save-teacher <file>', 'write the last teacher as a model artifact (serve it, or push it to the registry)')
   .option('--teacher-version <version>', 'the version --save-teacher names the artifact', 'v1')
   .option('--backend <name>', 'auto | tensorflow | wasm | cpu (default: NS_BACKEND, else auto)')
-  .option('--data <dir>', 'folder with the Fashion-MNIST idx files (default: NS_FASHION_MNIST_DIR or Debian path)')
-  .option('--seed <n>', 'seed for splits, batches, noise and initial weights', integerOption('--seed', 0, 2 ** 31 - 1))
   .option(
     '--seeds <n>',
     "run the whole experiment n times with seeds seed, seed+1, …; each run's JSON line goes to stderr and the " +
@@ -57,31 +41,6 @@ const program = new Command()
     integerOption('--seeds', 1, 100),
     1,
   )
-  .option(
-    '--eval-images <n>',
-    'training images held out to choose the teacher recipe and decide promotion (the test images are only reported)',
-    integerOption('--eval-images'),
-  )
-  .option('--rounds <n>', 'self-training rounds', integerOption('--rounds', 1, 20))
-  .option('--teacher-steps <n>', 'training steps of each supervised teacher recipe', integerOption('--teacher-steps'))
-  .option(
-    '--student-steps <n>',
-    'training steps of each student (and of its baselines)',
-    integerOption('--student-steps'),
-  )
-  .option(
-    '--unlabeled <n>',
-    'unlabeled images sampled from the rest of the training split',
-    integerOption('--unlabeled'),
-  )
-  .option('--labeled-per-class <n>', 'labels per class', integerOption('--labeled-per-class'))
-  .option(
-    '--threshold <p>',
-    'keep pseudo-labels whose top probability is at least this',
-    positiveNumberOption('--threshold'),
-  )
-  .option('--hard', 'hard (one-hot) pseudo-labels instead of soft', false)
-  .option('--no-balance', 'do not balance pseudo-labels across classes')
   .option(
     '--student-width <x>',
     'student width relative to the reference model',
@@ -117,7 +76,7 @@ function probabilityOption(flag: string) {
 }
 
 async function main(): Promise<void> {
-  const options = program.parse().opts<CliOptions & { balance?: boolean }>();
+  const options = program.parse().opts<CliOptions>();
   if (PRESETS[options.preset] === undefined) {
     throw new Error(`--preset: expected one of ${Object.keys(PRESETS).join(', ')}, got "${options.preset}"`);
   }
@@ -132,17 +91,7 @@ async function main(): Promise<void> {
   if (presetName !== options.preset)
     say(`no native kernels: running preset ${presetName} instead of ${options.preset}`);
   const config: ExperimentConfig = {
-    ...preset,
-    ...(options.seed !== undefined ? { seed: options.seed } : {}),
-    ...(options.evalImages !== undefined ? { evalImages: options.evalImages } : {}),
-    ...(options.rounds !== undefined ? { rounds: options.rounds } : {}),
-    ...(options.teacherSteps !== undefined ? { teacherSteps: options.teacherSteps } : {}),
-    ...(options.studentSteps !== undefined ? { studentSteps: options.studentSteps } : {}),
-    ...(options.unlabeled !== undefined ? { unlabeled: options.unlabeled } : {}),
-    ...(options.labeledPerClass !== undefined ? { labeledPerClass: options.labeledPerClass } : {}),
-    ...(options.threshold !== undefined ? { threshold: options.threshold } : {}),
-    ...(options.hard ? { labelMode: 'hard' as const } : {}),
-    ...(options.balance === false ? { balance: false } : {}),
+    ...experimentConfigFromFlags(preset, options),
     ...(options.studentWidth !== undefined ? { studentWidth: options.studentWidth } : {}),
   };
   const [numOps, magnitude] = (options.randAugment ?? `${config.noise.numOps},${config.noise.magnitude}`)

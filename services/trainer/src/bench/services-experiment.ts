@@ -12,13 +12,14 @@ import { fileURLToPath } from 'node:url';
 import { credentials } from '@grpc/grpc-js';
 import { Command } from 'commander';
 import {
-  integerOption,
+  addExperimentOptions,
+  experimentConfigFromFlags,
   loadFashionMnist,
   percent,
-  positiveNumberOption,
   PRESETS,
   runMain,
   SelfTraining,
+  type ExperimentFlags,
 } from '@noisystudent/ml';
 import {
   Dtype,
@@ -35,53 +36,21 @@ import { connect } from 'nats';
 
 import { connectTrainer } from '../testing/trainer-client.js';
 
-interface Options {
-  preset: string;
-  json: boolean;
+interface Options extends ExperimentFlags {
   services: boolean;
-  data?: string;
-  seed?: number;
-  rounds?: number;
-  teacherSteps?: number;
-  studentSteps?: number;
-  unlabeled?: number;
-  labeledPerClass?: number;
-  evalImages?: number;
-  threshold?: number;
-  hard: boolean;
-  balance: boolean;
   perWindowBalance: boolean;
   keep?: string;
 }
 
-const program = new Command()
-  .name('experiment --services')
-  .description(
-    "The offline experiment's preset run through the real services: nats-server, trainer, teacher and labeler as " +
-      'processes, the unlabeled images streamed through Ingest. Same flags as the offline experiment where they apply.',
-  )
+const program = addExperimentOptions(
+  new Command()
+    .name('experiment --services')
+    .description(
+      "The offline experiment's preset run through the real services: nats-server, trainer, teacher and labeler as " +
+        'processes, the unlabeled images streamed through Ingest.',
+    ),
+)
   .option('--services', 'run through the services (this program)', true)
-  .option('--preset <name>', `one of ${Object.keys(PRESETS).join(', ')}`, 'default')
-  .option('--json', 'print only the final JSON line on stdout (progress still goes to stderr)', false)
-  .option('--data <dir>', 'folder with the Fashion-MNIST idx files (default: NS_FASHION_MNIST_DIR or Debian path)')
-  .option('--seed <n>', 'seed for splits, batches, noise and initial weights', integerOption('--seed', 0, 2 ** 31 - 1))
-  .option('--rounds <n>', 'self-training rounds', integerOption('--rounds', 1, 20))
-  .option('--teacher-steps <n>', 'training steps of each supervised teacher recipe', integerOption('--teacher-steps'))
-  .option(
-    '--student-steps <n>',
-    'training steps of each student (and of its baselines)',
-    integerOption('--student-steps'),
-  )
-  .option('--unlabeled <n>', 'unlabeled images ingested', integerOption('--unlabeled'))
-  .option('--labeled-per-class <n>', 'labels per class', integerOption('--labeled-per-class'))
-  .option('--eval-images <n>', 'training images held out to decide', integerOption('--eval-images'))
-  .option(
-    '--threshold <p>',
-    'keep pseudo-labels whose top probability is at least this',
-    positiveNumberOption('--threshold'),
-  )
-  .option('--hard', 'hard (one-hot) pseudo-labels instead of soft', false)
-  .option('--no-balance', 'do not balance pseudo-labels across classes')
   .option(
     '--per-window-balance',
     "balance in the labeler's windows (1,024 images) instead of over each round's shards in the trainer",
@@ -99,17 +68,7 @@ async function main(): Promise<void> {
   if (preset === undefined) {
     throw new Error(`--preset: expected one of ${Object.keys(PRESETS).join(', ')}, got "${options.preset}"`);
   }
-  const config = {
-    ...preset,
-    ...(options.seed === undefined ? {} : { seed: options.seed }),
-    ...(options.rounds === undefined ? {} : { rounds: options.rounds }),
-    ...(options.teacherSteps === undefined ? {} : { teacherSteps: options.teacherSteps }),
-    ...(options.studentSteps === undefined ? {} : { studentSteps: options.studentSteps }),
-    ...(options.unlabeled === undefined ? {} : { unlabeled: options.unlabeled }),
-    ...(options.labeledPerClass === undefined ? {} : { labeledPerClass: options.labeledPerClass }),
-    ...(options.evalImages === undefined ? {} : { evalImages: options.evalImages }),
-    ...(options.threshold === undefined ? {} : { threshold: options.threshold }),
-  };
+  const config = experimentConfigFromFlags(preset, options);
   const started = performance.now();
   const [train, test] = await Promise.all([
     loadFashionMnist('train', options.data),
@@ -127,8 +86,8 @@ async function main(): Promise<void> {
   const entry = (service: string): string =>
     fileURLToPath(new URL(`../../../${service}/dist/main.js`, import.meta.url));
   const common = ['--port', '0', '--metrics-port', '0', '--nats-url', nats.url, '--prefix', 'exp'];
-  const trainerBalance = options.balance && !options.perWindowBalance;
-  const labelerBalance = options.balance && options.perWindowBalance ? 'mean' : 'none';
+  const trainerBalance = config.balance && !options.perWindowBalance;
+  const labelerBalance = config.balance && options.perWindowBalance ? 'mean' : 'none';
   try {
     const trainer = await spawnService(entry('trainer'), {
       args: [
@@ -158,6 +117,7 @@ async function main(): Promise<void> {
         'true',
         '--rebalance',
         String(trainerBalance),
+        ...(options.data === undefined ? [] : ['--dataset-dir', options.data]),
       ],
       output: 'stderr',
       timeoutMs: 300_000,
@@ -175,7 +135,7 @@ async function main(): Promise<void> {
         '--threshold',
         String(config.threshold),
         '--label-mode',
-        options.hard ? 'hard' : config.labelMode,
+        config.labelMode,
         '--temperature',
         String(config.temperature),
         '--balance',
@@ -229,7 +189,7 @@ async function main(): Promise<void> {
       eval_images: first?.teacherEval?.exampleCount ?? 0,
       test_images: first?.teacherTest?.exampleCount ?? 0,
       chosen_on: 'eval',
-      balance: !options.balance ? 'none' : trainerBalance ? 'round' : 'window',
+      balance: !config.balance ? 'none' : trainerBalance ? 'round' : 'window',
       teacher: {
         accuracy: percent(first?.teacherTest?.top1Accuracy ?? 0),
         eval_accuracy: percent(first?.teacherEval?.top1Accuracy ?? 0),
