@@ -20,7 +20,7 @@ import {
 } from '@noisystudent/proto';
 import { openRegistry, type Registry } from '@noisystudent/registry';
 import { startNatsServer, type NatsServer } from '@noisystudent/registry/testing';
-import { spawnService, type SpawnedService } from '@noisystudent/runtime';
+import { HealthClient, spawnService, type SpawnedService } from '@noisystudent/runtime';
 import { readShards } from '@noisystudent/labeler/testing';
 import { connectTrainer } from '@noisystudent/trainer/testing';
 import { natsNames as names, shardSubject } from '@noisystudent/core';
@@ -247,6 +247,13 @@ describe('the self-training loop through the services', () => {
     expect(history.map((record) => record.pointer.version).slice(0, 2)).toEqual(['v1', 'v2']);
     const status = await trainer.status();
     expect(status.phase).toBe(TrainerPhase.COLLECTING);
+    expect(status.teacherVersion).toBe(history.at(-1)?.pointer.version);
+    const health = new HealthClient(trainer.service.address);
+    try {
+      expect(await health.check('noisystudent.v1.Trainer')).toBe('SERVING');
+    } finally {
+      health.close();
+    }
   }, 600_000);
 
   it('survives a SIGKILL in the middle of a round: resumes it with the shards it had, and promotes once', async () => {

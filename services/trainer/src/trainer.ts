@@ -645,8 +645,12 @@ class WorkLoop {
     });
   }
 
+  /** Idle until stopped, still reporting the registry's teacher (the watch wakes this on each promotion). */
   private async sleepUntilStopped(): Promise<void> {
-    while (!this.stopping) await this.sleep(60_000);
+    while (!this.stopping) {
+      this.parts.status.teacherVersion = this.latest?.pointer.version ?? '';
+      await this.sleep(60_000);
+    }
   }
 }
 
