@@ -102,6 +102,8 @@ export type MlReply =
       requestId: number;
       bytes: Uint8Array;
       steps: number;
+      /** The step training resumed from: its checkpoint's, or 0 when it started over. */
+      resumedFrom: number;
       shards: number;
       /** Pseudo-labeled examples trained on, counting copies, and per class. */
       examples: number;

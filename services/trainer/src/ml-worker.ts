@@ -155,7 +155,12 @@ async function handle(request: Exclude<MlRequest, { type: 'stop' }>): Promise<vo
         (recipe) => ({
           progressEverySeconds: PROGRESS_EVERY_SECONDS,
           onProgress: progressReporter(requestId, `teacher ${recipe}`),
-          checkpoint: { path: join(request.checkpointDir, `${recipe}.ckpt`), everySteps: request.everySteps },
+          // A checkpoint from other settings (the steps changed across a restart) is started over, not an error.
+          checkpoint: {
+            path: join(request.checkpointDir, `${recipe}.ckpt`),
+            everySteps: request.everySteps,
+            onOtherRun: 'start-over',
+          },
           signal,
         }),
       );
@@ -259,7 +264,7 @@ async function trainStudent(requestId: number, request: StudentRequest): Promise
     const result = await loop.train(student, 'student', steps, round.set, {
       progressEverySeconds: PROGRESS_EVERY_SECONDS,
       onProgress: progressReporter(requestId, `round ${request.round} student`),
-      checkpoint: request.checkpoint,
+      checkpoint: { ...request.checkpoint, onOtherRun: 'start-over' },
       signal,
     });
     if (result.stopped) {
@@ -284,6 +289,7 @@ async function trainStudent(requestId: number, request: StudentRequest): Promise
         requestId,
         bytes,
         steps: result.steps,
+        resumedFrom: result.resumedFrom,
         shards: round.shards,
         examples: round.examples,
         perClass: round.perClass,

@@ -405,6 +405,15 @@ class WorkLoop {
         return 'stopped';
       }
       const result = trained.result;
+      log.info(
+        {
+          round: state.round,
+          resumedFrom: result.resumedFrom,
+          eval: percent(result.eval.top1Accuracy),
+          test: percent(result.test.top1Accuracy),
+        },
+        result.resumedFrom > 0 ? 'student trained, resumed from its checkpoint' : 'student trained',
+      );
       await writeFileDurably(artifactPath, result.bytes);
       state.trained = {
         steps: result.steps,

@@ -35,7 +35,7 @@ export interface TrainingHooks {
   /** Seconds between progress reports. @default 5 */
   progressEverySeconds?: number;
   /** Save every `everySteps` steps to `path` and resume from it (see `trainModel`). */
-  checkpoint?: { path: string; everySteps: number };
+  checkpoint?: { path: string; everySteps: number; onOtherRun?: 'throw' | 'start-over' };
   signal?: AbortSignal;
 }
 

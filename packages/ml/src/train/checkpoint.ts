@@ -66,6 +66,8 @@ export async function loadCheckpoint(
   runKey: string,
   model: tfl.LayersModel,
   optimizer: tf.Optimizer,
+  /** What a checkpoint of another run does: an error, or ignored (the run starts over and overwrites it). @default 'throw' */
+  onOtherRun: 'throw' | 'start-over' = 'throw',
 ): Promise<number> {
   let file: Buffer;
   try {
@@ -84,6 +86,7 @@ export async function loadCheckpoint(
   }
   if (manifest.format !== 'noisystudent-checkpoint-1') throw new Error(`${path}: not a noisystudent checkpoint`);
   if (manifest.runKey !== runKey) {
+    if (onOtherRun === 'start-over') return 0;
     throw new Error(
       `${path}: checkpoint of another run (${manifest.runKey}); expected ${runKey}. Delete it or choose another path`,
     );

@@ -162,6 +162,12 @@ describe('trainModel', () => {
     };
     await trainModel(model, set, undefined, base);
     await expect(trainModel(model, set, undefined, { ...base, seed: 2 })).rejects.toThrow('checkpoint of another run');
+    // Asked to, a run starts over on another run's checkpoint, and then overwrites it with its own.
+    const checkpoint = { path: join(dir, 'c.ckpt'), everySteps: 1, onOtherRun: 'start-over' as const };
+    const startedOver = await trainModel(model, set, undefined, { ...base, seed: 2, checkpoint });
+    expect(startedOver.resumedFrom).toBe(0);
+    expect(startedOver.steps).toBe(2);
+    expect((await trainModel(model, set, undefined, { ...base, seed: 2, checkpoint })).resumedFrom).toBe(2);
     await expect(
       trainModel(model, { ...set, images: set.images.subarray(1) }, undefined, { ...base, checkpoint: undefined }),
     ).rejects.toThrow('labeled.images: expected 8×10×10×1 = 800 bytes, got 799');

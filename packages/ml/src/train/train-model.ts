@@ -30,7 +30,12 @@ export interface TrainOptions {
   randAugment?: { numOps: number; magnitude: number };
   seed: number;
   /** Save the state every `everySteps` steps to `path`, and resume from it when it exists. */
-  checkpoint?: { path: string; everySteps: number };
+  checkpoint?: {
+    path: string;
+    everySteps: number;
+    /** A checkpoint left by a run with other settings: an error, or started over. @default 'throw' */
+    onOtherRun?: 'throw' | 'start-over';
+  };
   onProgress?: (progress: TrainProgress) => void;
   /** @default 5 */
   progressEverySeconds?: number;
@@ -96,7 +101,9 @@ export async function trainModel(
     schedule: options.schedule,
   });
   const resumedFrom =
-    options.checkpoint === undefined ? 0 : await loadCheckpoint(options.checkpoint.path, runKey, model, optimizer);
+    options.checkpoint === undefined
+      ? 0
+      : await loadCheckpoint(options.checkpoint.path, runKey, model, optimizer, options.checkpoint.onOtherRun);
 
   const batchImages = labeled.height * labeled.width * labeled.channels;
   const makeBatch = (set: TrainingSet, indices: Int32Array): { pixels: Float32Array; targets: Float32Array } => {
