@@ -126,8 +126,6 @@ function progressReporter(requestId: number, label: string): (progress: TrainPro
 function trainingConfig(role: ModelRole, steps: number, pseudoBatchSize: number): TrainingConfig {
   const { config } = loop;
   const noise = loop.noiseOf(role, steps);
-  const noised = role !== 'supervised';
-  const augment = role === 'supervised' ? config.lightAugment : noise;
   return {
     steps,
     labeledBatchSize: config.labeledBatchSize,
@@ -135,10 +133,11 @@ function trainingConfig(role: ModelRole, steps: number, pseudoBatchSize: number)
     learningRate: config.learningRate,
     labelSmoothing: config.labelSmoothing,
     noise: {
-      randaugmentNumOps: augment.numOps,
-      randaugmentMagnitude: augment.magnitude,
-      dropoutRate: noised ? noise.dropout : 0,
-      stochasticDepthFinalSurvival: noised && noise.finalSurvivalProbability < 1 ? noise.finalSurvivalProbability : 0,
+      randaugmentNumOps: noise.numOps,
+      randaugmentMagnitude: noise.magnitude,
+      dropoutRate: noise.dropout,
+      // model.proto: 0 means stochastic depth off.
+      stochasticDepthFinalSurvival: noise.finalSurvivalProbability < 1 ? noise.finalSurvivalProbability : 0,
     },
     seed: config.seed,
   };

@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 
 import { Conflict, eventsSubject, natsNames, NotFound } from '@noisystudent/core';
-import { promotesStudent } from '@noisystudent/ml';
+import { promotesStudent, type ExperimentConfig } from '@noisystudent/ml';
 import {
   EvaluationMetrics,
   GetStatusResponse,
@@ -26,7 +26,7 @@ import { datasetSpec, experimentConfig, roundTrigger, type TrainerConfig } from 
 import { writeFileDurably } from './durable-file.js';
 import { MlHost, type Progress } from './ml-host.js';
 import { TrainerMetrics } from './metrics.js';
-import { roundDue } from './round-trigger.js';
+import { roundDue, type RoundTrigger } from './round-trigger.js';
 import { RoundStore, type RoundState, type TeacherEvaluation } from './round-store.js';
 import { trainerHandlers } from './server.js';
 import { ShardCollector } from './shard-collector.js';
@@ -94,7 +94,7 @@ export async function startTrainer(config: TrainerConfig, log: Logger): Promise<
     grpc.setServing('SERVING');
     log.info({ port: grpc.port, metricsPort: metricsServer.port, stateDir: config.stateDir }, 'trainer listening');
 
-    const work = new WorkLoop(config, experiment.studentWidth, trigger, {
+    const work = new WorkLoop(config, experiment, trigger, {
       ml,
       registry,
       store,
@@ -176,8 +176,8 @@ class WorkLoop {
 
   constructor(
     private readonly config: TrainerConfig,
-    private readonly studentWidth: number,
-    private readonly trigger: ReturnType<typeof roundTrigger>,
+    private readonly experiment: ExperimentConfig,
+    private readonly trigger: RoundTrigger,
     private readonly parts: WorkParts,
   ) {}
 
@@ -235,7 +235,7 @@ class WorkLoop {
       evaluation = await this.evaluateArtifact(version, bytes);
     } else {
       log.info(
-        { labeled: ml.facts.labeled, steps: experimentConfig(this.config).teacherSteps },
+        { labeled: ml.facts.labeled, steps: this.experiment.teacherSteps },
         'no teacher in the registry: training teacher v1 on the labeled split',
       );
       const trained = await ml.bootstrap(
@@ -289,7 +289,7 @@ class WorkLoop {
     const studentParams = await this.studentParams();
     if (evaluation.params > studentParams) {
       throw new Error(
-        `studentWidth: the student (${this.studentWidth}× reference, ${studentParams} weights) is smaller than teacher ${version} ` +
+        `studentWidth: the student (${this.experiment.studentWidth}× reference, ${studentParams} weights) is smaller than teacher ${version} ` +
           `(${evaluation.params} weights); raise --student-width`,
       );
     }
@@ -306,7 +306,7 @@ class WorkLoop {
 
   private studentParamCount: number | undefined;
   private async studentParams(): Promise<number> {
-    this.studentParamCount ??= await this.parts.ml.paramCount(this.studentWidth);
+    this.studentParamCount ??= await this.parts.ml.paramCount(this.experiment.studentWidth);
     return this.studentParamCount;
   }
 
@@ -343,7 +343,7 @@ class WorkLoop {
           shardIds: shards.map((shard) => shard.shardId),
           shardFiles: shards.map((shard) => relative(this.config.stateDir, shard.file)),
           studentVersion: await this.nextVersion(),
-          width: this.studentWidth,
+          width: this.experiment.studentWidth,
           startedAt: new Date().toISOString(),
         };
         await store.save(state);
@@ -434,12 +434,10 @@ class WorkLoop {
     this.phase(TrainerPhase.EVALUATING);
     const trained = state.trained;
     const student = { eval: EvaluationMetrics.fromJSON(trained.eval), test: EvaluationMetrics.fromJSON(trained.test) };
-    let teacher: TeacherRecord = {
-      pointer: { version: state.teacherVersion } as TeacherRecord['pointer'],
-      revision: state.teacherRevision,
-    };
+    // The teacher the student is decided against: the round's, until another promoter moves the pointer.
+    let teacher = { version: state.teacherVersion, revision: state.teacherRevision };
     for (;;) {
-      const teacherEvaluation = await this.teacherEvaluation(teacher.pointer.version);
+      const teacherEvaluation = await this.teacherEvaluation(teacher.version);
       const margin = this.config.minImprovement;
       const promote = promotesStudent(
         { eval: student.eval.top1Accuracy, test: student.test.top1Accuracy },
@@ -447,13 +445,13 @@ class WorkLoop {
         margin,
       );
       const comparison =
-        `student ${percent(student.eval.top1Accuracy)}% vs teacher ${teacher.pointer.version} ` +
+        `student ${percent(student.eval.top1Accuracy)}% vs teacher ${teacher.version} ` +
         `${percent(teacherEvaluation.eval.top1Accuracy)}% on eval (margin ${margin})`;
       if (!promote) {
         await this.record(state, teacherEvaluation, {
           decision: RoundDecision.REJECTED,
           reason: comparison,
-          teacherVersion: teacher.pointer.version,
+          teacherVersion: teacher.version,
         });
         return 'done';
       }
@@ -483,15 +481,18 @@ class WorkLoop {
           // Another promoter moved the pointer: decide again against the teacher now, never over it.
           this.parts.metrics.promotionConflicts.inc();
           log.warn(
-            { round: state.round, expected: teacher.pointer.version, now: current.pointer.version },
+            { round: state.round, expected: teacher.version, now: current.pointer.version },
             'the teacher pointer moved during the round; evaluating the student against the new teacher',
           );
-          teacher = current;
+          teacher = { version: current.pointer.version, revision: current.revision };
           continue;
         }
         // Our own promotion, made before a restart: it stands (a round promotes at most once).
       }
-      await this.saveTeacherEvaluation(state.studentVersion, student, await this.studentParams());
+      await this.parts.store.saveTeacherEvaluation(state.studentVersion, {
+        ...student,
+        params: await this.studentParams(),
+      });
       // Follow the new pointer now rather than when the watch delivers it: the next round must not
       // start on the replaced teacher's shards.
       const current = await this.parts.registry.readTeacher();
@@ -501,7 +502,7 @@ class WorkLoop {
       await this.record(state, teacherEvaluation, {
         decision: RoundDecision.PROMOTED,
         reason: comparison,
-        teacherVersion: teacher.pointer.version,
+        teacherVersion: teacher.version,
         studentVersion: state.studentVersion,
       });
       return 'done';
@@ -574,17 +575,9 @@ class WorkLoop {
   private async evaluateArtifact(version: string, bytes: Uint8Array): Promise<TeacherEvaluation> {
     this.parts.log.info({ version }, 'evaluating the teacher on the eval and test splits');
     const evaluated = await this.parts.ml.evaluate(bytes);
-    const evaluation = { eval: evaluated.eval, test: evaluated.test };
-    await this.saveTeacherEvaluation(version, evaluation, evaluated.params);
-    return { ...evaluation, params: evaluated.params };
-  }
-
-  private async saveTeacherEvaluation(
-    version: string,
-    evaluation: { eval: EvaluationMetrics; test: EvaluationMetrics },
-    params: number,
-  ): Promise<void> {
-    await this.parts.store.saveTeacherEvaluation(version, { ...evaluation, params });
+    const evaluation = { eval: evaluated.eval, test: evaluated.test, params: evaluated.params };
+    await this.parts.store.saveTeacherEvaluation(version, evaluation);
+    return evaluation;
   }
 
   /** The next free `v<n>` in the registry. */
@@ -632,7 +625,7 @@ class WorkLoop {
 
   /** Images per step of the run reporting: labeled only, or labeled + pseudo-labeled for a student. */
   private imagesPerStep(progress: Progress): number {
-    const { labeledBatchSize, pseudoBatchSize } = experimentConfig(this.config);
+    const { labeledBatchSize, pseudoBatchSize } = this.experiment;
     return progress.label.includes('student') ? labeledBatchSize + pseudoBatchSize : labeledBatchSize;
   }
 

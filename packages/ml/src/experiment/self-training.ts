@@ -125,23 +125,28 @@ export class SelfTraining {
     };
   }
 
-  /** The noise of a role at a budget: the teacher recipes use `noise`; the student and its noised baseline the student's. */
+  /**
+   * The noise a role trains with at a budget, as applied: the plain recipe gets the light
+   * augmentation and neither dropout nor stochastic depth; the noised teacher recipe `noise`; the
+   * student (and the noised baseline at the student's budget) the student's noise.
+   */
   noiseOf(role: ModelRole, steps: number): NoiseSettings {
-    return role === 'student' || steps !== this.config.teacherSteps ? this.studentNoise : this.config.noise;
+    const { config } = this;
+    if (role === 'supervised') return { ...config.lightAugment, dropout: 0, finalSurvivalProbability: 1 };
+    return role === 'student' || steps !== config.teacherSteps ? this.studentNoise : config.noise;
   }
 
-  /** A fresh reference ResNet for `role` (the plain recipe without dropout and stochastic depth). */
+  /** A fresh reference ResNet for `role`, with the role's dropout and stochastic depth. */
   buildModel(role: ModelRole, width: number, seed: number, steps: number): tfl.LayersModel {
     const noise = this.noiseOf(role, steps);
-    const noised = role !== 'supervised';
     const { train } = this.data;
     return buildReferenceResNet({
       inputShape: [train.height, train.width, train.channels],
       classes: this.classes,
       seed,
       widthMultiplier: width,
-      dropout: noised ? noise.dropout : 0,
-      finalSurvivalProbability: noised ? noise.finalSurvivalProbability : 1,
+      dropout: noise.dropout,
+      finalSurvivalProbability: noise.finalSurvivalProbability,
     });
   }
 
@@ -154,15 +159,14 @@ export class SelfTraining {
     hooks: TrainingHooks = {},
   ): Promise<TrainResult> {
     const { config } = this;
-    const noise = this.noiseOf(role, steps);
-    const augment = role === 'supervised' ? config.lightAugment : { numOps: noise.numOps, magnitude: noise.magnitude };
+    const { numOps, magnitude } = this.noiseOf(role, steps);
     return trainModel(model, this.labeledSet, pseudo, {
       steps,
       labeledBatchSize: config.labeledBatchSize,
       pseudoBatchSize: pseudo === undefined ? 0 : config.pseudoBatchSize,
       schedule: { kind: 'cosine', learningRate: config.learningRate, warmupSteps: config.warmupSteps },
       labelSmoothing: config.labelSmoothing,
-      randAugment: augment.magnitude > 0 || augment.numOps > 0 ? augment : undefined,
+      randAugment: magnitude > 0 || numOps > 0 ? { numOps, magnitude } : undefined,
       seed: config.seed,
       ...(hooks.onProgress === undefined ? {} : { onProgress: hooks.onProgress }),
       ...(hooks.progressEverySeconds === undefined ? {} : { progressEverySeconds: hooks.progressEverySeconds }),
