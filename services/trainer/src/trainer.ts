@@ -327,7 +327,8 @@ class WorkLoop {
       const holding = {
         examples: fresh.reduce((total, shard) => total + shard.examples, 0),
         images: fresh.reduce((total, shard) => total + shard.images, 0),
-        firstShardAt: fresh.length === 0 ? undefined : Math.min(...fresh.map((shard) => shard.keptAt)),
+        firstShardAt:
+          fresh.length === 0 ? undefined : fresh.reduce((first, shard) => Math.min(first, shard.keptAt), Infinity),
       };
       status.examplesWaiting = holding.examples;
       status.examplesNeeded = this.trigger.minPseudoLabeled ?? 0;
