@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `npm test` and `npm run demo` need and a fresh machine lacks:
 #   Debian packages: nats-server (JetStream), dataset-fashion-mnist (the embedded default data set),
+#   chromium (the report's browser test),
 #   build-essential + pkg-config + libopenblas-dev + libdnnl-dev (oneDNN) to build the native kernels;
 #   npm dependencies (npm ci) when node_modules is missing, and the native kernels when unbuilt.
 # Root installs with apt-get; anyone else gets the exact command to run. Nothing is downloaded
@@ -20,6 +21,8 @@ fi
 fashion_mnist_dir=${NS_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 missing=()
 command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
+# Headless Chromium opens the demo's HTML report in the tests (NS_CHROMIUM names another browser).
+command -v "${NS_CHROMIUM:-chromium}" >/dev/null 2>&1 || missing+=(chromium)
 [ -f "$fashion_mnist_dir/train-images-idx3-ubyte.gz" ] || missing+=(dataset-fashion-mnist)
 if [ "${NS_NATIVE_KERNELS:-1}" != 0 ]; then
   command -v g++ >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || missing+=(build-essential)
