@@ -6,7 +6,7 @@
 # order below; the preset is `default` unless given, and names the output scratch/ablation-NAME.jsonl)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-npm run build --silent
+[ "${NS_SKIP_BUILD:-0}" = 1 ] || npm run build --silent
 mkdir -p scratch
 declare -A VARIANTS=(
   [base]=""
@@ -21,6 +21,7 @@ declare -A VARIANTS=(
   [width-1.5]="--student-width 1.5"
   [width-1.5-no-stochastic-depth]="--student-width 1.5 --final-survival 1"
   [light-randaugment]="--rand-augment 2,5"
+  [light-noise]="--rand-augment 2,5 --dropout 0.2 --final-survival 1"
 )
 PRESET=default
 if [ "${1:-}" = --preset ]; then PRESET=$2; shift 2; fi

@@ -154,7 +154,13 @@ export {
   type SelfTrainingData,
   type TrainingHooks,
 } from './experiment/self-training.js';
-export { PRESETS, type ExperimentConfig, type NoiseSettings } from './experiment/presets.js';
+export {
+  PRESETS,
+  studentNoiseOf,
+  type ExperimentConfig,
+  type NoiseSettings,
+  type StudentNoiseFlags,
+} from './experiment/presets.js';
 export { loadLayersModelFolder } from './artifact/layers-folder.js';
 export {
   addExperimentOptions,

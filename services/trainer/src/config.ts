@@ -1,4 +1,4 @@
-import { BACKEND_REQUESTS, PRESETS, type ExperimentConfig } from '@noisystudent/ml';
+import { BACKEND_REQUESTS, PRESETS, studentNoiseOf, type ExperimentConfig } from '@noisystudent/ml';
 import { ConfigError, parseConfig, portSetting, serviceSettings } from '@noisystudent/runtime';
 import { z } from 'zod';
 
@@ -173,9 +173,6 @@ export function experimentConfig(config: TrainerConfig): ExperimentConfig {
   const preset = PRESETS[config.preset];
   if (preset === undefined) throw new ConfigError(`setting preset: no preset ${config.preset}`);
   const labeledBatchSize = preset.labeledBatchSize;
-  const [numOps, magnitude] = (config.randAugment ?? `${preset.noise.numOps},${preset.noise.magnitude}`)
-    .split(',')
-    .map(Number);
   return {
     ...preset,
     ...(config.seed === undefined ? {} : { seed: config.seed }),
@@ -188,12 +185,7 @@ export function experimentConfig(config: TrainerConfig): ExperimentConfig {
     ...(config.unlabeledRatio === undefined
       ? {}
       : { pseudoBatchSize: Math.max(1, Math.round(config.unlabeledRatio * labeledBatchSize)) }),
-    studentNoise: {
-      numOps: numOps ?? preset.noise.numOps,
-      magnitude: magnitude ?? preset.noise.magnitude,
-      dropout: config.dropout ?? preset.noise.dropout,
-      finalSurvivalProbability: config.finalSurvival ?? preset.noise.finalSurvivalProbability,
-    },
+    studentNoise: studentNoiseOf(preset, config),
   };
 }
 

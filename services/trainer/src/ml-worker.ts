@@ -168,7 +168,13 @@ async function handle(request: Exclude<MlRequest, { type: 'stop' }>): Promise<vo
         reply({ type: 'stopped', requestId, step: 0 });
         return;
       }
-      const evaluation = await loop.evaluate(chosen.model);
+      const { evaluations } = chosen;
+      const evaluation = evaluations?.[chosen.recipe] ?? (await loop.evaluate(chosen.model));
+      // Both recipes at the teacher's budget are the supervised baselines of a student trained for as many steps.
+      for (const recipe of ['supervised', 'supervised_noised'] as const) {
+        const known = evaluations?.[recipe];
+        if (known !== undefined) baselineCache.set(baselineKey(recipe, steps), metricsOf(known).test);
+      }
       const bytes = await loop.artifact(chosen.model, 1, evaluation, {
         version: request.version,
         trainingConfig: trainingConfig(chosen.recipe, steps, 0),
@@ -303,13 +309,17 @@ async function trainStudent(requestId: number, request: StudentRequest): Promise
   }
 }
 
+function baselineKey(recipe: 'supervised' | 'supervised_noised', steps: number): string {
+  return `${recipe}:${steps}`;
+}
+
 /** A supervised recipe trained at `steps` on the labeled split, on test (cached per budget). */
 async function baseline(
   recipe: 'supervised' | 'supervised_noised',
   steps: number,
   requestId: number,
 ): Promise<EvaluationMetrics> {
-  const key = `${recipe}:${steps}`;
+  const key = baselineKey(recipe, steps);
   const known = baselineCache.get(key);
   if (known !== undefined) return known;
   const model = loop.buildModel(recipe, 1, loop.config.seed, steps);

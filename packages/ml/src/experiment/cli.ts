@@ -5,7 +5,7 @@ import { initBackend } from '../backend/select-backend.js';
 import { integerOption, positiveNumberOption, runMain } from '../cli/options.js';
 import { loadFashionMnist } from '../data/fashion-mnist.js';
 import { addExperimentOptions, experimentConfigFromFlags, type ExperimentFlags } from './experiment-options.js';
-import { PRESETS, type ExperimentConfig } from './presets.js';
+import { PRESETS, studentNoiseOf, type ExperimentConfig } from './presets.js';
 import { runNoisyStudentExperiment, type ExperimentResult } from './run-experiment.js';
 import { summarizeSeeds, type ExperimentSummary, type Spread } from './seed-summary.js';
 
@@ -94,15 +94,7 @@ async function main(): Promise<void> {
     ...experimentConfigFromFlags(preset, options),
     ...(options.studentWidth !== undefined ? { studentWidth: options.studentWidth } : {}),
   };
-  const [numOps, magnitude] = (options.randAugment ?? `${config.noise.numOps},${config.noise.magnitude}`)
-    .split(',')
-    .map(Number);
-  config.studentNoise = {
-    numOps: numOps ?? config.noise.numOps,
-    magnitude: magnitude ?? config.noise.magnitude,
-    dropout: options.dropout ?? config.noise.dropout,
-    finalSurvivalProbability: options.finalSurvival ?? config.noise.finalSurvivalProbability,
-  };
+  config.studentNoise = studentNoiseOf(config, options);
   const [train, test] = await Promise.all([
     loadFashionMnist('train', options.data),
     loadFashionMnist('test', options.data),

@@ -124,3 +124,23 @@ export const PRESETS: Record<string, ExperimentConfig> = {
     warmupSteps: 2,
   },
 };
+
+/** The student's noise flags as given on a command line; any left out keep the preset's. */
+export interface StudentNoiseFlags {
+  /** `N,M`: RandAugment ops per image and magnitude ('0,0' = off). */
+  randAugment?: string;
+  dropout?: number;
+  finalSurvival?: number;
+}
+
+/** The student's noise: the preset's (its `studentNoise`, else its `noise`) with the flags given. */
+export function studentNoiseOf(preset: ExperimentConfig, flags: StudentNoiseFlags): NoiseSettings {
+  const base = preset.studentNoise ?? preset.noise;
+  const [numOps, magnitude] = (flags.randAugment ?? `${base.numOps},${base.magnitude}`).split(',').map(Number);
+  return {
+    numOps: numOps ?? base.numOps,
+    magnitude: magnitude ?? base.magnitude,
+    dropout: flags.dropout ?? base.dropout,
+    finalSurvivalProbability: flags.finalSurvival ?? base.finalSurvivalProbability,
+  };
+}

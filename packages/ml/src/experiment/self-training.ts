@@ -3,7 +3,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { encodeModelArtifact } from '../artifact/model-artifact.js';
 import type { ModelMetadataInput } from '../artifact/model-metadata.js';
 import type { LabeledImages } from '../data/fashion-mnist.js';
-import { splitDataset, type DatasetSplit } from '../data/splits.js';
+import type { DatasetSplit } from '../data/splits.js';
 import {
   DEFAULT_EVALUATION_BATCH_SIZE,
   predictProbabilities,
@@ -13,10 +13,10 @@ import { toEvaluationMetrics } from '../evaluate/evaluation-metrics.js';
 import { evaluatePredictions, type Evaluation } from '../evaluate/metrics.js';
 import { withFoldedModel } from '../models/fold-batch-norm.js';
 import { buildReferenceResNet } from '../models/reference-resnet.js';
-import { createRandom, shuffledIndices } from '../random.js';
 import type { TrainingSet } from '../train/batches.js';
 import { trainModel, type TrainProgress, type TrainResult } from '../train/train-model.js';
 import { chooseTeacherRecipe, type HeldOutAccuracy, type Recipe } from './decisions.js';
+import { experimentSplits } from './experiment-splits.js';
 import type { ExperimentConfig, NoiseSettings } from './presets.js';
 
 /** A data set as the self-training loop reads it: training images (split here) and test images. */
@@ -52,6 +52,11 @@ export interface ChosenTeacher {
   recipe: Recipe;
   /** Both recipes at the teacher's budget, on eval and test; `candidates[recipe]` is the teacher's. */
   candidates: Record<Recipe, HeldOutAccuracy>;
+  /**
+   * The same evaluations in full (per class, calibration): the supervised baselines at this
+   * budget. Absent for a teacher read back from a cache.
+   */
+  evaluations?: Record<Recipe, HeldOutEvaluation>;
 }
 
 /**
@@ -83,20 +88,12 @@ export class SelfTraining {
     }
     const { train, test } = data;
     this.classes = train.classNames.length;
-    this.split = splitDataset(train.labels, this.classes, {
-      labeled: { perClass: config.labeledPerClass },
-      eval: { total: config.evalImages },
-      seed: config.seed,
-    });
+    const splits = experimentSplits(train.labels, this.classes, test.count, config);
+    this.split = splits.split;
     if (this.split.eval.length === 0) throw new Error('evalImages: the eval split is empty; it decides every choice');
     this.evalLabels = this.split.eval.map((index) => train.labels[index] ?? 0);
-    const unlabeledOrder = shuffledIndices(this.split.unlabeled.length, createRandom(config.seed + 17));
-    this.unlabeled = Array.from(
-      unlabeledOrder.subarray(0, Math.min(config.unlabeled, this.split.unlabeled.length)),
-      (i) => this.split.unlabeled[i] ?? 0,
-    );
-    const testOrder = shuffledIndices(test.count, createRandom(config.seed + 29));
-    this.testIndices = Array.from(testOrder.subarray(0, Math.min(config.testImages, test.count)));
+    this.unlabeled = splits.unlabeled;
+    this.testIndices = splits.test;
     this.testLabels = this.testIndices.map((index) => test.labels[index] ?? 0);
     const oneHot = new Float32Array(this.split.labeled.length * this.classes);
     this.split.labeled.forEach((index, row) => {
@@ -207,18 +204,20 @@ export class SelfTraining {
     const steps = this.config.teacherSteps;
     const models = {} as Record<Recipe, tfl.LayersModel>;
     const candidates = {} as Record<Recipe, HeldOutAccuracy>;
+    const evaluations = {} as Record<Recipe, HeldOutEvaluation>;
     for (const recipe of ['supervised', 'supervised_noised'] as const) {
       const model = this.buildModel(recipe, 1, this.config.seed, steps);
       models[recipe] = model;
       await this.train(model, recipe, steps, undefined, hooks(recipe));
-      candidates[recipe] = (await this.evaluate(model)).accuracy;
+      evaluations[recipe] = await this.evaluate(model);
+      candidates[recipe] = evaluations[recipe].accuracy;
       log(
         `${recipe} (${steps} steps): ${percent(candidates[recipe].eval)}% on eval, ${percent(candidates[recipe].test)}% on the test images`,
       );
     }
     const recipe = chooseTeacherRecipe(candidates);
     models[recipe === 'supervised' ? 'supervised_noised' : 'supervised'].dispose();
-    return { model: models[recipe], recipe, candidates };
+    return { model: models[recipe], recipe, candidates, evaluations };
   }
 
   /**

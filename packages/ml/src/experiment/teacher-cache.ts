@@ -11,7 +11,7 @@ import { saveArtifact } from './save-artifact.js';
 
 export type { ChosenTeacher };
 
-type TeacherInfo = Omit<ChosenTeacher, 'model'>;
+type TeacherInfo = Omit<ChosenTeacher, 'model' | 'evaluations'>;
 
 /**
  * The experiment's teacher from `directory` when one was trained there with the same data,
