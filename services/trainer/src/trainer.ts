@@ -332,6 +332,8 @@ class WorkLoop {
       };
       status.examplesWaiting = holding.examples;
       status.examplesNeeded = this.trigger.minPseudoLabeled ?? 0;
+      status.imagesWaiting = holding.images;
+      status.imagesNeeded = this.trigger.minImages ?? 0;
       metrics.examplesWaiting.set(holding.examples);
       metrics.shardsKept.set(shards.length);
       const due = roundDue(holding, this.trigger, Date.now());

@@ -168,6 +168,12 @@ export interface GetStatusResponse {
    */
   examplesWaiting: number;
   examplesNeeded: number;
+  /**
+   * Images the labeler has reported on (labeled, in or out of the shards) in those shards, and how
+   * many a round needs before it starts (--min-images; 0: no such condition).
+   */
+  imagesWaiting: number;
+  imagesNeeded: number;
 }
 
 export interface ListRoundsRequest {
@@ -294,6 +300,8 @@ function createBaseGetStatusResponse(): GetStatusResponse {
     etaSeconds: 0,
     examplesWaiting: 0,
     examplesNeeded: 0,
+    imagesWaiting: 0,
+    imagesNeeded: 0,
   };
 }
 
@@ -328,6 +336,12 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
     }
     if (message.examplesNeeded !== 0) {
       writer.uint32(80).uint64(message.examplesNeeded);
+    }
+    if (message.imagesWaiting !== 0) {
+      writer.uint32(88).uint64(message.imagesWaiting);
+    }
+    if (message.imagesNeeded !== 0) {
+      writer.uint32(96).uint64(message.imagesNeeded);
     }
     return writer;
   },
@@ -425,6 +439,22 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
             message.examplesNeeded = longToNumber(reader.uint64());
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.imagesWaiting = longToNumber(reader.uint64());
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.imagesNeeded = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -469,6 +499,16 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
         : isSet(object.examples_needed)
         ? globalThis.Number(object.examples_needed)
         : 0,
+      imagesWaiting: isSet(object.imagesWaiting)
+        ? globalThis.Number(object.imagesWaiting)
+        : isSet(object.images_waiting)
+        ? globalThis.Number(object.images_waiting)
+        : 0,
+      imagesNeeded: isSet(object.imagesNeeded)
+        ? globalThis.Number(object.imagesNeeded)
+        : isSet(object.images_needed)
+        ? globalThis.Number(object.images_needed)
+        : 0,
     };
   },
 
@@ -504,6 +544,12 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
     if (message.examplesNeeded !== 0) {
       obj.examplesNeeded = Math.round(message.examplesNeeded);
     }
+    if (message.imagesWaiting !== 0) {
+      obj.imagesWaiting = Math.round(message.imagesWaiting);
+    }
+    if (message.imagesNeeded !== 0) {
+      obj.imagesNeeded = Math.round(message.imagesNeeded);
+    }
     return obj;
   },
 
@@ -522,6 +568,8 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
     message.etaSeconds = object.etaSeconds ?? 0;
     message.examplesWaiting = object.examplesWaiting ?? 0;
     message.examplesNeeded = object.examplesNeeded ?? 0;
+    message.imagesWaiting = object.imagesWaiting ?? 0;
+    message.imagesNeeded = object.imagesNeeded ?? 0;
     return message;
   },
 };
