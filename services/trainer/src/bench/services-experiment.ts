@@ -170,7 +170,8 @@ async function main(): Promise<void> {
     let rounds: RoundRecord[] = [];
     while (rounds.length < config.rounds) {
       await new Promise((resolve) => setTimeout(resolve, 2_000));
-      rounds = await client.rounds();
+      // ListRounds answers newest first; the table reads oldest first.
+      rounds = (await client.rounds()).sort((a, b) => a.round - b.round);
       if (trainer.child.exitCode !== null) throw new Error(`the trainer exited with code ${trainer.child.exitCode}`);
     }
     client.close();

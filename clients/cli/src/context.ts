@@ -1,0 +1,79 @@
+// What every nsctl command needs: where the stack is (its stack.json, or flags), output mode,
+// and clients made on first use and closed at the end.
+import { resolve } from 'node:path';
+
+import { CliError, EXIT } from './cli-error.js';
+import { DEFAULT_PORTS, readStack, type ServiceName, type StackFile } from './stack.js';
+
+export interface GlobalOptions {
+  data: string;
+  json: boolean;
+  teacher?: string;
+  labeler?: string;
+  trainer?: string;
+  natsUrl?: string;
+  prefix?: string;
+}
+
+export const DEFAULT_DATA_DIR = '.noisystudent';
+
+export interface Addresses {
+  teacher: string;
+  labeler: string;
+  trainer: string;
+  natsUrl: string;
+  prefix: string;
+  /** The stack these came from, when nsctl started it. */
+  stack?: StackFile;
+}
+
+/** Flags first, then the stack started from --data, then the standard local ports. */
+export async function resolveAddresses(options: GlobalOptions): Promise<Addresses> {
+  const stack = await readStack(options.data);
+  const fromStack = (service: ServiceName): string | undefined => stack?.services[service]?.address;
+  return {
+    teacher: options.teacher ?? fromStack('teacher') ?? `127.0.0.1:${DEFAULT_PORTS.teacher.grpc}`,
+    labeler: options.labeler ?? fromStack('labeler') ?? `127.0.0.1:${DEFAULT_PORTS.labeler.grpc}`,
+    trainer: options.trainer ?? fromStack('trainer') ?? `127.0.0.1:${DEFAULT_PORTS.trainer.grpc}`,
+    natsUrl: options.natsUrl ?? stack?.nats.url ?? `nats://127.0.0.1:${DEFAULT_PORTS.nats}`,
+    prefix: options.prefix ?? stack?.prefix ?? 'ns',
+    ...(stack === undefined ? {} : { stack }),
+  };
+}
+
+/** Output helpers that respect --json: human lines go to stdout unless --json, then one JSON value. */
+export interface Output {
+  json: boolean;
+  /** A human line (stdout), dropped with --json. */
+  line(text: string): void;
+  /** Progress and notes (stderr), kept with --json. */
+  note(text: string): void;
+  /** The command's result: printed as JSON with --json, else by `human`. */
+  result<T>(value: T, human: (value: T) => void): void;
+}
+
+export function makeOutput(json: boolean): Output {
+  return {
+    json,
+    line: (text) => {
+      if (!json) process.stdout.write(`${text}\n`);
+    },
+    note: (text) => process.stderr.write(`${text}\n`),
+    result: (value, human) => {
+      if (json) process.stdout.write(`${JSON.stringify(value)}\n`);
+      else human(value);
+    },
+  };
+}
+
+export function dataDirOf(options: GlobalOptions): string {
+  return resolve(options.data);
+}
+
+export function parseCount(flag: string, text: string, min = 0): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min) {
+    throw new CliError(`${flag}: expected an integer ≥ ${min}, got "${text}"`, EXIT.usage);
+  }
+  return value;
+}
