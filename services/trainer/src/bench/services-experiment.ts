@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { credentials } from '@grpc/grpc-js';
+import { connectLabeler } from '@noisystudent/client';
 import { Command } from 'commander';
 import {
   addExperimentOptions,
@@ -21,14 +21,7 @@ import {
   SelfTraining,
   type ExperimentFlags,
 } from '@noisystudent/ml';
-import {
-  Dtype,
-  LabelerClient,
-  RoundDecision,
-  type IngestRequest,
-  type IngestResponse,
-  type RoundRecord,
-} from '@noisystudent/proto';
+import { RoundDecision, type RoundRecord } from '@noisystudent/proto';
 import { openRegistry } from '@noisystudent/registry';
 import { startNatsServer } from '@noisystudent/registry/testing';
 import { spawnService, type SpawnedService } from '@noisystudent/runtime';
@@ -148,22 +141,19 @@ async function main(): Promise<void> {
     });
     services.push(labeler);
 
-    const ingested = await ingest(
-      labeler.address,
-      unlabeled.map((index) => ({
-        sourceId: `fashion-mnist-train-${index}`,
-        image: {
-          content: {
-            $case: 'tensor',
-            value: {
-              shape: [train.height, train.width, train.channels],
-              dtype: Dtype.UINT8,
-              data: Buffer.from(train.images.subarray(index * 784, (index + 1) * 784)),
-            },
+    const labelerClient = connectLabeler(labeler.address);
+    const ingested = await labelerClient
+      .ingest(
+        unlabeled.map((index) => ({
+          sourceId: `fashion-mnist-train-${index}`,
+          image: {
+            shape: [train.height, train.width, train.channels],
+            dtype: 'uint8' as const,
+            data: train.images.subarray(index * 784, (index + 1) * 784),
           },
-        },
-      })),
-    );
+        })),
+      )
+      .finally(() => labelerClient.close());
     say(`ingested ${ingested.stored} images (${ingested.duplicates} duplicates, ${ingested.rejected} rejected)`);
 
     const client = connectTrainer(trainer.address);
@@ -230,37 +220,6 @@ async function main(): Promise<void> {
     await nats.stop();
     if (options.keep === undefined) await rm(stateDir, { recursive: true, force: true });
   }
-}
-
-/** Streams every request through one Ingest call (flow control respected) and counts the outcomes. */
-async function ingest(
-  address: string,
-  requests: IngestRequest[],
-): Promise<{ stored: number; duplicates: number; rejected: number }> {
-  const client = new LabelerClient(address, credentials.createInsecure());
-  const counts = { stored: 0, duplicates: 0, rejected: 0 };
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const stream = client.ingest();
-      stream.on('data', (answer: IngestResponse) => {
-        if (answer.result?.$case === 'stored') {
-          if (answer.result.value.duplicate) counts.duplicates++;
-          else counts.stored++;
-        } else counts.rejected++;
-      });
-      stream.on('end', () => resolve());
-      stream.on('error', reject);
-      void (async () => {
-        for (const request of requests) {
-          if (!stream.write(request)) await new Promise((drained) => stream.once('drain', drained));
-        }
-        stream.end();
-      })();
-    });
-  } finally {
-    client.close();
-  }
-  return counts;
 }
 
 function printTable(result: {
