@@ -2,10 +2,13 @@
 // the real services — a fresh stack, a teacher bootstrapped on 1,000 labels, the unlabeled
 // images through Ingest, rounds until the trainer has run them, Predict through the promoted
 // model, the round table and the HTML report — with one live status view.
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { connectTeacher, connectTrainer, type Round } from '@noisystudent/client';
+import type { ExperimentConfig } from '@noisystudent/ml/data';
 import type { Command } from 'commander';
 
 import { CliError, EXIT } from '../cli-error.js';
@@ -24,7 +27,7 @@ import { upStack } from './stack-commands.js';
 
 interface DemoFlags {
   preset: string;
-  rounds: string;
+  rounds?: string;
   unlabeled?: string;
   report: string;
   keep: boolean;
@@ -177,7 +180,7 @@ export function registerDemo(program: Command): void {
       "the trainer's preset (demo; full = the paper's whole noise at a longer budget; smoke = seconds)",
       'demo',
     )
-    .option('--rounds <n>', 'self-training rounds', '2')
+    .option('--rounds <n>', "self-training rounds (default: the preset's; demo: 2)")
     .option('--unlabeled <n>', "unlabeled images to ingest (default: the preset's)")
     .option('--report <dir>', 'where to write report.json and index.html', 'report')
     .option('--keep', 'leave the stack running afterwards (then: nsctl --data runs/demo status, … down)', false)
@@ -194,7 +197,14 @@ export function registerDemo(program: Command): void {
       const out = makeOutput(global.json);
       const started = Date.now();
       const deadline = started + Number(flags.timeoutMinutes) * 60_000;
-      const rounds = parseCount('--rounds', flags.rounds, 1);
+      const preset = flags.preset === 'demo' && !nativeKernelsBuilt() ? 'demo-wasm' : flags.preset;
+      if (preset !== flags.preset) {
+        out.note(
+          'demo: no native kernels (NS_NATIVE_KERNELS=0, or not built): the demo-wasm preset, sized for plain wasm',
+        );
+      }
+      const rounds =
+        flags.rounds === undefined ? (await presetOf(preset)).rounds : parseCount('--rounds', flags.rounds, 1);
       const dataDir = global.data === '.noisystudent' ? DEMO_DATA_DIR : global.data;
       const existing = await readStack(dataDir);
       if (existing !== undefined && stackRunning(existing)) {
@@ -208,22 +218,22 @@ export function registerDemo(program: Command): void {
 
       const { images: unlabeled, classNames } = await datasetImages({
         split: 'unlabeled',
-        preset: flags.preset,
+        preset,
         limit:
           flags.unlabeled === undefined
-            ? await presetUnlabeled(flags.preset)
+            ? (await presetOf(preset)).unlabeled
             : parseCount('--unlabeled', flags.unlabeled, 1),
         ...(flags.datasetDir === undefined ? {} : { dataDir: flags.datasetDir }),
       });
       out.note(
-        `demo: preset ${flags.preset}, ${rounds} rounds, ${count(unlabeled.length)} unlabeled images; stack in ${resolve(dataDir)}`,
+        `demo: preset ${preset}, ${rounds} rounds, ${count(unlabeled.length)} unlabeled images; stack in ${resolve(dataDir)}`,
       );
 
       const stack = await upStack(
         { ...global, data: dataDir },
         {
           freePorts: true,
-          preset: flags.preset,
+          preset,
           trainerArg: [
             '--max-rounds',
             String(rounds),
@@ -302,16 +312,16 @@ export function registerDemo(program: Command): void {
 
         out.note('demo: writing the report');
         const report = await gatherReport(addresses, {
-          title: `Noisy Student on Fashion-MNIST — ${flags.preset} preset`,
+          title: `Noisy Student on Fashion-MNIST — ${preset} preset`,
           testImages,
           samplesPerVersion: 30,
-          settings: { preset: flags.preset, rounds, 'unlabeled images': unlabeled.length },
+          settings: { preset, rounds, 'unlabeled images': unlabeled.length },
           say: out.note,
         });
         const written = await writeReport(flags.report, report);
         const promoted = done.filter((round) => round.decision === 'promoted');
         const summary = {
-          preset: flags.preset,
+          preset,
           rounds: done.length,
           promoted: promoted.length,
           teacher: report.teacherVersion,
@@ -342,7 +352,19 @@ export function registerDemo(program: Command): void {
     });
 }
 
-async function presetUnlabeled(preset: string): Promise<number> {
+/** Whether the trainer will train on the native kernels (plain wasm trains ~15× slower). */
+function nativeKernelsBuilt(): boolean {
+  if (process.env['NS_NATIVE_KERNELS'] === '0') return false;
+  return existsSync(
+    fileURLToPath(new URL('../../../../packages/kernels/build/Release/ns_kernels.node', import.meta.url)),
+  );
+}
+
+async function presetOf(name: string): Promise<ExperimentConfig> {
   const { PRESETS } = await import('@noisystudent/ml/data');
-  return PRESETS[preset]?.unlabeled ?? Number.MAX_SAFE_INTEGER;
+  const preset = PRESETS[name];
+  if (preset === undefined) {
+    throw new CliError(`--preset: expected one of ${Object.keys(PRESETS).join(', ')}, got "${name}"`, EXIT.usage);
+  }
+  return preset;
 }

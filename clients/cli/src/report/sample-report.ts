@@ -1,22 +1,11 @@
+import { FASHION_MNIST_CLASSES } from '@noisystudent/ml/data';
+
 import { encodeGrayscalePng } from './grayscale-png.js';
 import type { Report, ReportLabeling, ReportSample, SplitAccuracy } from './report-data.js';
 
 // A realistic synthetic Report for tests and previews of the page: two rounds on Fashion-MNIST
 // (round 1 promotes v2, round 2's student is rejected), the served v2's confusion matrix, the
 // labeler's work for v1 and v2, and 20 samples whose images are real 28×28 PNGs. Deterministic.
-
-export const FASHION_MNIST_CLASSES = [
-  'T-shirt/top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-];
 
 /** Typical per-class test accuracy of a small CNN on Fashion-MNIST (Shirt is the hard class). */
 const BASE_PER_CLASS = [0.85, 0.97, 0.81, 0.89, 0.82, 0.96, 0.66, 0.95, 0.97, 0.95];
