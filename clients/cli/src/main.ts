@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // nsctl: the noisystudent system from the command line.
+import { readFileSync } from 'node:fs';
+
 import { ClientError } from '@noisystudent/client';
 import { isNsError } from '@noisystudent/core';
 import { Command, CommanderError, Option } from 'commander';
@@ -14,7 +16,10 @@ import { registerRounds } from './commands/rounds.js';
 import { registerStackCommands } from './commands/stack-commands.js';
 import { DEFAULT_DATA_DIR } from './context.js';
 
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
 const program = new Command('nsctl')
+  .version(version)
   .description(
     'The noisystudent system from the command line: the local stack, predictions, ingestion, models, rounds, the report.',
   )
