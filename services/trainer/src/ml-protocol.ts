@@ -1,4 +1,4 @@
-import type { EvaluationMetrics } from '@noisystudent/proto';
+import type { EvaluationMetrics, TrainingConfig } from '@noisystudent/proto';
 import type { BackendRequest, ExperimentConfig, HeldOutAccuracy, Recipe } from '@noisystudent/ml';
 
 /** Where the trainer's labeled, eval and test images come from. */
@@ -102,6 +102,8 @@ export type MlReply =
       requestId: number;
       bytes: Uint8Array;
       steps: number;
+      /** How the student was trained (steps, batches, learning rate, noise, seed). */
+      training: TrainingConfig;
       /** The step training resumed from: its checkpoint's, or 0 when it started over. */
       resumedFrom: number;
       shards: number;

@@ -277,10 +277,11 @@ async function trainStudent(requestId: number, request: StudentRequest): Promise
       return;
     }
     const evaluation = await loop.evaluate(student);
+    const training = trainingConfig('student', steps, config.pseudoBatchSize);
     const bytes = await loop.artifact(student, request.width, evaluation, {
       version: request.version,
       parentVersion: request.parentVersion,
-      trainingConfig: trainingConfig('student', steps, config.pseudoBatchSize),
+      trainingConfig: training,
     });
     const baselines = request.baselines
       ? {
@@ -294,6 +295,7 @@ async function trainStudent(requestId: number, request: StudentRequest): Promise
         requestId,
         bytes,
         steps: result.steps,
+        training,
         resumedFrom: result.resumedFrom,
         shards: round.shards,
         examples: round.examples,

@@ -21,6 +21,8 @@ export interface RoundState {
   /** Set once the student is trained and evaluated: its artifact is `student.nsmodel` in the round's folder. */
   trained?: {
     steps: number;
+    /** The student's TrainingConfig as JSON (absent in a state written before it was kept). */
+    training?: unknown;
     shards: number;
     examples: number;
     perClass: number[];

@@ -288,6 +288,10 @@ describe('SIGTERM during training', () => {
         // The round trains on the examples as published (no rebalancing), so they can be counted.
         '--rebalance',
         'false',
+        '--rand-augment',
+        '1,4',
+        '--dropout',
+        '0.25',
       ],
       execArgv: EXEC_ARGV,
       output: SHOW_LOGS ? 'stderr' : 'ignore',
@@ -345,6 +349,13 @@ describe('SIGTERM during training', () => {
     expect(round.examplesPerClass).toEqual([7, 7, 7, 7, 6, 6, 6, 6, 6, 6]);
     expect(round.pseudoLabeledExamples).toBe(SHARDS * EXAMPLES_PER_SHARD);
     expect(round.studentTraining?.steps).toBe(STUDENT_STEPS);
+    // The record says how the student was trained, noise included (the report and nsctl show it).
+    expect(round.studentTraining?.noise).toMatchObject({
+      randaugmentNumOps: 1,
+      randaugmentMagnitude: 4,
+      dropoutRate: 0.25,
+    });
+    expect(round.studentTraining?.unlabeledBatchSize).toBeGreaterThan(0);
     expect(await second.service.stop()).toBe(0);
   });
 });

@@ -11,6 +11,7 @@ import {
   TrainerEvent,
   TrainerPhase,
   TrainerService,
+  TrainingConfig,
 } from '@noisystudent/proto';
 import { openRegistry, type Registry, type TeacherRecord } from '@noisystudent/registry';
 import {
@@ -420,6 +421,7 @@ class WorkLoop {
       await writeFileDurably(artifactPath, result.bytes);
       state.trained = {
         steps: result.steps,
+        training: TrainingConfig.toJSON(result.training),
         shards: result.shards,
         examples: result.examples,
         perClass: result.perClass,
@@ -532,7 +534,7 @@ class WorkLoop {
       ...(trained === undefined
         ? {}
         : {
-            studentTraining: { steps: trained.steps },
+            studentTraining: { ...TrainingConfig.fromJSON(trained.training ?? {}), steps: trained.steps },
             studentEval: EvaluationMetrics.fromJSON(trained.eval),
             studentTest: EvaluationMetrics.fromJSON(trained.test),
             ...(trained.supervisedTest === undefined

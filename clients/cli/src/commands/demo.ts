@@ -315,7 +315,7 @@ export function registerDemo(program: Command): void {
           title: `Noisy Student on Fashion-MNIST — ${preset} preset`,
           testImages,
           samplesPerVersion: 30,
-          settings: { preset, rounds, 'unlabeled images': unlabeled.length },
+          settings: { preset, rounds, 'unlabeled images': count(unlabeled.length) },
           say: out.note,
         });
         const written = await writeReport(flags.report, report);
