@@ -16,7 +16,9 @@ import { registerRounds } from './commands/rounds.js';
 import { registerStackCommands } from './commands/stack-commands.js';
 import { DEFAULT_DATA_DIR } from './context.js';
 
-const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 
 const program = new Command('nsctl')
   .version(version)
