@@ -129,12 +129,18 @@ function grpcCode(error: unknown): number | undefined {
 const TRANSPORT_FAILURE =
   /^(No connection established|Connection dropped|Name resolution failed|DNS resolution failed|failed to connect|Failed to connect|connect E|getaddrinfo|cannot resolve)/;
 
+/** Transport details that say the TLS handshake (not the connection) failed. */
+const TLS_FAILURE = /certificate|\bSSL\b|\btls|ERR_TLS_|wrong version number|handshake/i;
+
 function describe(code: number, details: string, context: CallContext): string {
   const { service, address, method, attempts = 1, deadlineMs } = context;
   const tried = attempts > 1 ? `; ${attempts} attempts` : '';
   switch (code) {
     case status.UNAVAILABLE: {
       const reason = shortTransportDetails(details);
+      if (TLS_FAILURE.test(details)) {
+        return `no ${service} at ${address} (UNAVAILABLE: ${reason}${tried}): the TLS handshake failed: check the tls option (rootCerts for the server's CA, certChain and privateKey where the server asks for a client certificate, serverNameOverride for the name in its certificate)`;
+      }
       if (TRANSPORT_FAILURE.test(details)) {
         return `no ${service} at ${address} (UNAVAILABLE: ${reason}${tried}): is it running? (nsctl up starts the local stack)`;
       }

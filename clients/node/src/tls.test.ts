@@ -262,6 +262,9 @@ describe('the client over TLS', () => {
     const error = await statusError(trainer({ address, ...FAILING, tls: { rootCerts: pems.otherCa.cert } }));
     expect(error).toMatchObject({ code: status.UNAVAILABLE, address });
     expect(error.message).toContain(address);
+    // It says the handshake failed, not that nothing runs there.
+    expect(error.message).toContain('the TLS handshake failed: check the tls option');
+    expect(error.message).not.toContain('is it running?');
     expect(seen).toEqual([]);
   });
 
