@@ -3,7 +3,7 @@
 // through Predict on labeled test images.
 import { connectLabeler, connectTeacher, connectTrainer, type Round } from '@noisystudent/client';
 import { natsNames, shardSubject } from '@noisystudent/core';
-import { Dtype, Shard, type EvaluationMetrics, type Image } from '@noisystudent/proto';
+import { Dtype, Shard, type EvaluationMetrics, type Image, type NoiseConfig } from '@noisystudent/proto';
 import { openRegistry } from '@noisystudent/registry';
 import { connect } from 'nats';
 
@@ -172,8 +172,7 @@ export async function gatherReport(addresses: Addresses, options: GatherOptions)
     const last = rounds[rounds.length - 1]?.studentTraining;
     if (last?.noise !== undefined) {
       settings['student steps'] = last.steps;
-      settings['student noise'] =
-        `RandAugment ${last.noise.randaugmentNumOps}/${last.noise.randaugmentMagnitude}, dropout ${last.noise.dropoutRate}, stochastic depth ${last.noise.stochasticDepthFinalSurvival}`;
+      settings['student noise'] = describeNoise(last.noise);
       settings['batch (labeled + pseudo-labeled)'] = `${last.labeledBatchSize} + ${last.unlabeledBatchSize}`;
     }
     return {
@@ -201,6 +200,16 @@ export async function gatherReport(addresses: Addresses, options: GatherOptions)
     teacher.close();
     await nats.close();
   }
+}
+
+/** "RandAugment 1/5, dropout off, stochastic depth off" (0 means off in a TrainingConfig). */
+function describeNoise(noise: NoiseConfig): string {
+  const { randaugmentNumOps: ops, randaugmentMagnitude: magnitude, dropoutRate, stochasticDepthFinalSurvival } = noise;
+  return [
+    `RandAugment ${ops > 0 ? `${ops}/${magnitude}` : 'off'}`,
+    `dropout ${dropoutRate > 0 ? dropoutRate : 'off'}`,
+    `stochastic depth ${stochasticDepthFinalSurvival > 0 ? `final survival ${stochasticDepthFinalSurvival}` : 'off'}`,
+  ].join(', ');
 }
 
 /** Up to `perVersion` examples of a shard, spread over the classes, as PNGs. */
