@@ -3,7 +3,7 @@ import { connectLabeler, connectTeacher, connectTrainer } from '@noisystudent/cl
 import type { Command } from 'commander';
 
 import { CliError, EXIT } from '../cli-error.js';
-import { makeOutput, resolveAddresses, type GlobalOptions } from '../context.js';
+import { DEFAULT_DATA_DIR, makeOutput, resolveAddresses, type GlobalOptions } from '../context.js';
 import { snapshotTable, takeSnapshot, unreachable } from '../snapshot.js';
 import { readStack, startStack, stopStack, type ServiceName, type StackFile } from '../stack.js';
 import { LiveView } from '../view/live-view.js';
@@ -57,6 +57,9 @@ export function upStack(global: GlobalOptions, flags: UpFlags, say: (line: strin
   );
 }
 
+/** ` --data DIR` when DIR is not the default, for commands printed to run next. */
+const dataFlag = (data: string): string => (data === DEFAULT_DATA_DIR ? '' : ` --data ${data}`);
+
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 export function registerStackCommands(program: Command): void {
@@ -86,7 +89,7 @@ export function registerStackCommands(program: Command): void {
       const stack = await upStack(global, flags, (line) => out.line(line));
       out.result(stack, () =>
         out.line(
-          `up: \`nsctl status${global.data === '.noisystudent' ? '' : ` --data ${global.data}`}\` to follow, \`nsctl down\` to stop`,
+          `up: \`nsctl${dataFlag(global.data)} status\` to follow, \`nsctl${dataFlag(global.data)} down\` to stop`,
         ),
       );
     });
