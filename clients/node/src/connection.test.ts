@@ -1,5 +1,3 @@
-import { createServer } from 'node:net';
-
 import { status } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 
@@ -7,16 +5,7 @@ import { ClientError, InputError } from './errors.js';
 import { connectLabeler } from './labeler.js';
 import { connectTeacher } from './teacher.js';
 import { connectTrainer } from './trainer.js';
-
-/** A loopback port nothing listens on (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
+import { freePort as closedPort } from '../../../test/support/free-port.js';
 
 async function failure(promise: Promise<unknown>): Promise<ClientError> {
   const error = await promise.then(

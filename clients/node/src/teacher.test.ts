@@ -2,7 +2,6 @@
 // Predict from a path, bytes and pixels; PredictStream through predictMany with its window; model
 // info and health; bad input refused before any call; a Predict retried until the teacher is up.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -17,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputError } from './errors.js';
 import type { RawImage } from './images.js';
 import { connectTeacher, type Prediction, type StreamPrediction, type TeacherConnection } from './teacher.js';
+import { freePort } from '../../../test/support/free-port.js';
 
 const log = createLogger({ service: 'teacher', level: 'silent' });
 
@@ -26,16 +26,6 @@ function pixels(seed: number): Uint8Array {
 }
 
 const raw = (data: Uint8Array): RawImage => ({ shape: [28, 28, 1], dtype: 'uint8', data });
-
-/** A loopback port nothing listens on (bound, then closed). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 /** Requests the teacher has counted, every RPC and outcome. */
 async function requestsSeen(teacher: Teacher): Promise<number> {
