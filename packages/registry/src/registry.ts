@@ -28,13 +28,19 @@ export async function openRegistry(nc: NatsConnection, options: RegistryOptions 
   if (!Number.isInteger(history) || history < 1 || history > MAX_HISTORY) {
     throw new InvalidArgument('history', `expected an integer from 1 to ${MAX_HISTORY}, got ${history}`);
   }
+  const replicas = options.replicas ?? 1;
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) {
+    throw new InvalidArgument('replicas', `expected an integer from 1 to 5, got ${replicas}`);
+  }
   try {
     const views = nc.jetstream().views;
     const objectStore = await views.os(names.modelsBucket, {
+      replicas,
       description: 'Noisy Student model artifacts: model-<version>, encoded ModelArtifact protobuf',
     });
     const kv = await views.kv(names.registryBucket, {
       history,
+      replicas,
       description: 'Noisy Student registry: the teacher pointer (TeacherPointer protobuf), written by compare-and-set',
     });
     return new NatsRegistry(

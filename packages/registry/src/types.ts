@@ -14,6 +14,12 @@ export interface RegistryOptions {
    * @default 64
    */
   history?: number;
+  /**
+   * Replicas of the Object Store and the KV bucket when this creates them (3 on a 3-node JetStream
+   * cluster). An existing bucket keeps its own.
+   * @default 1
+   */
+  replicas?: number;
 }
 
 /** What the registry knows about one stored artifact. */

@@ -7,7 +7,8 @@ export function portSetting(defaultPort: number, what: string): z.ZodDefault<z.Z
 }
 
 /**
- * The settings every service has, spelled the same everywhere: `--host`, `--nats-url`, `--prefix`,
+ * The settings every service has, spelled the same everywhere: `--host`, `--nats-url`,
+ * `--nats-replicas`, `--prefix`,
  * `--shutdown-timeout-ms`, `--log-level` (and `NS_<SERVICE>_HOST`, …). Spread into a service's
  * schema: `z.object({ ...serviceSettings, port: portSetting(50051, 'gRPC port'), … })`.
  */
@@ -22,6 +23,15 @@ export const serviceSettings = {
     .min(1)
     .default('nats://127.0.0.1:4222')
     .describe('NATS server URLs, comma-separated (every node of a cluster)'),
+  natsReplicas: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(5)
+    .default(1)
+    .describe(
+      'replicas of each stream, KV bucket and object store this service creates or updates (1 on one nats-server, 3 on a 3-node JetStream cluster)',
+    ),
   prefix: z
     .string()
     .regex(NAME_PREFIX_PATTERN, 'expected letters, digits, - or _')

@@ -21,7 +21,12 @@ const DUPLICATE_WINDOW_MS = 10 * 60_000;
  * unlabeled stream to the configured one (nats-server 2.9 features only). When the retention
  * limit is hit the oldest images go first: producers are never refused for space.
  */
-export async function ensureStreams(jsm: JetStreamManager, names: NatsNames, retention: Retention): Promise<void> {
+export async function ensureStreams(
+  jsm: JetStreamManager,
+  names: NatsNames,
+  retention: Retention,
+  replicas = 1,
+): Promise<void> {
   const limits = (value: number): number => (value > 0 ? value : -1);
   const unlabeled: Partial<StreamConfig> = {
     name: names.unlabeledStream,
@@ -33,17 +38,18 @@ export async function ensureStreams(jsm: JetStreamManager, names: NatsNames, ret
     max_msgs: limits(retention.maxMessages),
     max_bytes: limits(retention.maxBytes),
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+    num_replicas: replicas,
   };
   try {
     await upsert(jsm, unlabeled);
   } catch (error) {
-    throw new Unavailable(`nats: could not set up stream ${names.unlabeledStream}: ${String(error)}`, { cause: error });
+    throw streamError(names.unlabeledStream, replicas, error);
   }
-  await ensureShardsStream(jsm, names);
+  await ensureShardsStream(jsm, names, replicas);
 }
 
 /** Creates NS_SHARDS when missing (the labeler writes it, the trainer reads it; either may start first). */
-export async function ensureShardsStream(jsm: JetStreamManager, names: NatsNames): Promise<void> {
+export async function ensureShardsStream(jsm: JetStreamManager, names: NatsNames, replicas = 1): Promise<void> {
   const shards: Partial<StreamConfig> = {
     name: names.shardsStream,
     subjects: [names.shardsSubjects],
@@ -51,12 +57,19 @@ export async function ensureShardsStream(jsm: JetStreamManager, names: NatsNames
     retention: RetentionPolicy.Limits,
     discard: DiscardPolicy.Old,
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+    num_replicas: replicas,
   };
   try {
     await upsert(jsm, shards);
   } catch (error) {
-    throw new Unavailable(`nats: could not set up stream ${names.shardsStream}: ${String(error)}`, { cause: error });
+    throw streamError(names.shardsStream, replicas, error);
   }
+}
+
+function streamError(stream: string, replicas: number, error: unknown): Unavailable {
+  const hint =
+    replicas > 1 ? ` (--nats-replicas ${replicas} needs a JetStream cluster of at least ${replicas} nodes)` : '';
+  return new Unavailable(`nats: could not set up stream ${stream}${hint}: ${String(error)}`, { cause: error });
 }
 
 async function upsert(jsm: JetStreamManager, config: Partial<StreamConfig>): Promise<void> {

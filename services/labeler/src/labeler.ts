@@ -43,12 +43,17 @@ export async function startLabeler(config: LabelerConfig, log: Logger): Promise<
   const nats: NatsConnection = await connectNats({ servers: config.natsUrl, name: 'labeler', log });
   const jsm = await nats.jetstreamManager();
   const js = nats.jetstream();
-  await ensureStreams(jsm, names, {
-    maxAgeHours: config.retentionMaxAgeHours,
-    maxMessages: config.retentionMaxMessages,
-    maxBytes: config.retentionMaxBytes,
-  });
-  const registry = await openRegistry(nats, { prefix: config.prefix });
+  await ensureStreams(
+    jsm,
+    names,
+    {
+      maxAgeHours: config.retentionMaxAgeHours,
+      maxMessages: config.retentionMaxMessages,
+      maxBytes: config.retentionMaxBytes,
+    },
+    config.natsReplicas,
+  );
+  const registry = await openRegistry(nats, { prefix: config.prefix, replicas: config.natsReplicas });
   const stats = new LabelerStats();
   const events = new EventEmitter<{ window: [teacherVersion: string] }>();
   const metrics = new LabelerMetrics();

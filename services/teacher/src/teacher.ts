@@ -112,7 +112,7 @@ export async function startTeacher(config: TeacherConfig, log: Logger): Promise<
     source = await fileTeacherSource(config.modelFile);
   } else {
     nats = await connectNats({ servers: config.natsUrl, name: 'teacher', log });
-    source = await openRegistry(nats, { prefix: config.prefix });
+    source = await openRegistry(nats, { prefix: config.prefix, replicas: config.natsReplicas });
   }
   const events = new EventEmitter<TeacherEvents>();
   const hotSwap = new HotSwap(source, host, slot, config.maxBatchSize, log, {

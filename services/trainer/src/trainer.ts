@@ -62,8 +62,8 @@ export async function startTrainer(config: TrainerConfig, log: Logger): Promise<
   try {
     const jsm = await nats.jetstreamManager();
     const js = nats.jetstream();
-    await ensureShardsStream(jsm, names);
-    const registry = await openRegistry(nats, { prefix: config.prefix });
+    await ensureShardsStream(jsm, names, config.natsReplicas);
+    const registry = await openRegistry(nats, { prefix: config.prefix, replicas: config.natsReplicas });
     ml = await MlHost.start({
       ...(config.backend === undefined ? {} : { backend: config.backend }),
       dataset: datasetSpec(config),

@@ -36,6 +36,8 @@ export interface StartNatsServerOptions {
    * @default 10000
    */
   startTimeoutMs?: number;
+  /** Join a JetStream cluster (see `startNatsCluster`): this node's name, route port and the others' routes. */
+  cluster?: { name: string; serverName: string; port: number; routes: string[] };
 }
 
 /** A private nats-server with JetStream on loopback, owned by the test that started it. */
@@ -142,6 +144,18 @@ async function startOnce(binary: string, options: StartNatsServerOptions): Promi
     const port = options.port ?? (await freePort());
     const monitorPort = await freePort();
     args.push('-js', '-a', '127.0.0.1', '-p', `${port}`, '-m', `${monitorPort}`, '-sd', storeDir);
+    const { cluster } = options;
+    if (cluster !== undefined) {
+      args.push(
+        '-n',
+        cluster.serverName,
+        '--cluster_name',
+        cluster.name,
+        '--cluster',
+        `nats://127.0.0.1:${cluster.port}`,
+      );
+      args.push('--routes', cluster.routes.join(','));
+    }
     return await launch(binary, args, { port, monitorPort, storeDir, ownedDir }, options);
   } catch (error) {
     await rm(ownedDir, { recursive: true, force: true });
@@ -250,4 +264,55 @@ async function freePort(): Promise<number> {
       });
     });
   });
+}
+
+/** A JetStream cluster of nats-servers on loopback: every node's client URL, and each node to stop or restart. */
+export interface NatsCluster {
+  /** Every node's client URL, comma-separated (what `--nats-url` takes). */
+  url: string;
+  nodes: NatsServer[];
+  /** Restarts a stopped node `index` on its ports and data (it rejoins the cluster). */
+  restart(index: number): Promise<NatsServer>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `size` nats-servers (at least 3 for JetStream's quorum) routed to each other as one
+ * cluster with file storage, and waits until every node is healthy (JetStream ready, which needs
+ * the cluster's meta leader).
+ */
+export async function startNatsCluster(
+  size = 3,
+  options: Pick<StartNatsServerOptions, 'binary' | 'startTimeoutMs'> = {},
+): Promise<NatsCluster> {
+  const name = `ns-test-${process.pid}`;
+  const clientPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+  const routePorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+  const storeRoot = await mkdtemp(join(tmpdir(), 'ns-nats-cluster-'));
+  const nodeOptions = (index: number): StartNatsServerOptions => ({
+    ...options,
+    port: clientPorts[index] ?? 0,
+    storeDir: join(storeRoot, `node-${index}`),
+    startTimeoutMs: options.startTimeoutMs ?? 30_000,
+    cluster: {
+      name,
+      serverName: `node-${index}`,
+      port: routePorts[index] ?? 0,
+      routes: routePorts.filter((_, other) => other !== index).map((port) => `nats://127.0.0.1:${port}`),
+    },
+  });
+  const nodes = await Promise.all(Array.from({ length: size }, (_, index) => startNatsServer(nodeOptions(index))));
+  return {
+    url: nodes.map((node) => node.url).join(','),
+    nodes,
+    restart: async (index) => {
+      const node = await startNatsServer(nodeOptions(index));
+      nodes[index] = node;
+      return node;
+    },
+    stop: async () => {
+      await Promise.all(nodes.map((node) => node.stop()));
+      await rm(storeRoot, { recursive: true, force: true });
+    },
+  };
 }
