@@ -1,3 +1,4 @@
+import { status } from '@grpc/grpc-js';
 import { LabelerService, type GetStatsResponse, type IngestRequest, type IngestResponse } from '@noisystudent/proto';
 
 import { ServiceConnection } from './connection.js';
@@ -75,6 +76,9 @@ export class LabelerConnection {
       window: options.window ?? 256,
       onSend: (_request, resent) => tally.sent(resent),
       retry: this.connection.settings.retry,
+      // An image NATS did not confirm (a node lost, a leader being elected) is sent again later.
+      retryAnswer: (response) =>
+        response.result?.$case === 'rejected' && response.result.value.code === status.UNAVAILABLE,
       deadline,
       signal: options.signal,
       context: { service: 'labeler', address: this.address, method: 'Ingest', deadlineMs },

@@ -146,6 +146,9 @@ export class TeacherConnection {
       responseId: (response) => response.id,
       window: options.window ?? 64,
       retry: this.connection.settings.retry,
+      // An image the teacher could not take just now (no model loaded yet, a swap) is sent again later.
+      retryAnswer: (response) =>
+        response.result?.$case === 'error' && response.result.value.code === status.UNAVAILABLE,
       deadline,
       signal: options.signal,
       context: { service: 'teacher', address: this.address, method: 'PredictStream', deadlineMs },

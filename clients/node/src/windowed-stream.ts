@@ -18,6 +18,12 @@ export interface WindowedStreamOptions<Item, Request, Response> {
   onSend?: (request: Request, resent: boolean) => void;
   /** Reconnects after UNAVAILABLE (or the server cancelling the stream); undefined: none. */
   retry: RetryPolicy | undefined;
+  /**
+   * Whether an answer says to try that request again later (the service could not do it just now,
+   * e.g. an image refused UNAVAILABLE while NATS elects a leader): it is resent after a backoff,
+   * at most `retry.attempts` times in all, instead of being yielded. Default: never.
+   */
+  retryAnswer?: (response: Response) => boolean;
   /** When the whole exchange must be over, ms since the epoch (Infinity: never); no reconnect starts after it. */
   deadline: number;
   signal?: AbortSignal | undefined;
@@ -40,6 +46,8 @@ interface Pending<Request> {
   /** The item's index: resent requests go out in their first order. */
   order: number;
   resent: boolean;
+  /** Times an answer sent it back to be tried again. */
+  retries: number;
 }
 
 /**
@@ -68,6 +76,8 @@ export async function* windowedStream<Item, Request, Response>(
   let unansweredCount = 0;
   const resend: Pending<Request>[] = [];
   const pulled: Pending<Request>[] = [];
+  /** Requests an answer sent back, waiting out their backoff before they are resent. */
+  let backingOff = 0;
   let nextIndex = 0;
   let sourceDone = false;
   let pulling = false;
@@ -79,7 +89,8 @@ export async function* windowedStream<Item, Request, Response>(
     try {
       const next = await source.next();
       if (next.done === true) sourceDone = true;
-      else pulled.push({ request: await options.toRequest(next.value, index), order: index, resent: false });
+      else
+        pulled.push({ request: await options.toRequest(next.value, index), order: index, resent: false, retries: 0 });
     } catch (error) {
       sourceFailure = { error };
     } finally {
@@ -113,6 +124,28 @@ export async function* windowedStream<Item, Request, Response>(
         if (waiting.length === 0) unanswered.delete(id);
         unansweredCount--;
         failuresInARow = 0;
+        const delayMs =
+          options.retryAnswer?.(response) === true
+            ? nextDelayMs(pending.retries + 1, undefined, {
+                policy: retry,
+                deadline,
+                retryable: () => true,
+                clock,
+                random,
+              })
+            : undefined;
+        if (delayMs !== undefined) {
+          backingOff++;
+          void clock
+            .sleep(delayMs, signal)
+            .catch(() => undefined)
+            .then(() => {
+              backingOff--;
+              resend.push({ ...pending, resent: true, retries: pending.retries + 1 });
+              wake.notify();
+            });
+          continue;
+        }
         yield { request: pending.request, response, resent: pending.resent };
       }
       if (sourceFailure !== undefined) throw sourceFailure.error;
@@ -138,7 +171,14 @@ export async function* windowedStream<Item, Request, Response>(
       }
 
       if (stream.finished) {
-        const left = unansweredCount + resend.length + pulled.length;
+        if (sourceDone && unansweredCount === 0 && pulled.length === 0 && resend.length + backingOff > 0) {
+          // Sent back by their answers after this stream was closed: when their backoff is over they
+          // go out on a new stream.
+          if (resend.length === 0) await wake.wait();
+          else stream = undefined;
+          continue;
+        }
+        const left = unansweredCount + resend.length + pulled.length + backingOff;
         if (left > 0 || !sourceDone) {
           throw new ClientError(
             status.INTERNAL,
@@ -161,12 +201,12 @@ export async function* windowedStream<Item, Request, Response>(
         stream.write(next.request);
       }
       // Only what can be sent at once is taken from the items, so no more than `window` are ever taken and unanswered.
-      const room = unansweredCount + pulled.length + resend.length < window;
+      const room = unansweredCount + pulled.length + resend.length + backingOff < window;
       if (!pulling && !sourceDone && sourceFailure === undefined && room) {
         pulling = true;
         void pull(nextIndex++);
       }
-      if (sourceDone && !pulling && pulled.length === 0 && resend.length === 0) stream.halfClose();
+      if (sourceDone && !pulling && pulled.length === 0 && resend.length === 0 && backingOff === 0) stream.halfClose();
       await wake.wait();
     }
   } finally {
