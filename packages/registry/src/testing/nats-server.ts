@@ -55,6 +55,11 @@ export interface NatsServer {
    * the directories this harness created. Safe to call more than once.
    */
   stop(): Promise<void>;
+  /**
+   * SIGKILLs the server (a crash: no goodbye to clients or the cluster) and waits for it to exit.
+   * A `storeDir` given in the options keeps its data; `stop()` afterwards removes the rest.
+   */
+  kill(): Promise<void>;
 }
 
 const DEFAULT_START_TIMEOUT_MS = 10_000;
@@ -228,7 +233,13 @@ async function launch(
     }
     await new Promise((resolve) => setTimeout(resolve, HEALTH_POLL_MS));
   }
-  return { url: `nats://127.0.0.1:${port}`, port, monitorUrl, storeDir, log: () => log, stop };
+  const kill = async (): Promise<void> => {
+    if (exitStatus === undefined) {
+      killGroup(child, 'SIGKILL');
+      await exited;
+    }
+  };
+  return { url: `nats://127.0.0.1:${port}`, port, monitorUrl, storeDir, log: () => log, stop, kill };
 }
 
 async function isHealthy(monitorUrl: string): Promise<boolean> {
@@ -271,7 +282,7 @@ export interface NatsCluster {
   /** Every node's client URL, comma-separated (what `--nats-url` takes). */
   url: string;
   nodes: NatsServer[];
-  /** Restarts a stopped node `index` on its ports and data (it rejoins the cluster). */
+  /** Restarts node `index` on its ports and data (stopping it first if it runs); it rejoins the cluster. */
   restart(index: number): Promise<NatsServer>;
   stop(): Promise<void>;
 }
@@ -306,6 +317,7 @@ export async function startNatsCluster(
     url: nodes.map((node) => node.url).join(','),
     nodes,
     restart: async (index) => {
+      await nodes[index]?.stop();
       const node = await startNatsServer(nodeOptions(index));
       nodes[index] = node;
       return node;
