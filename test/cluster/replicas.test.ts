@@ -7,6 +7,19 @@ import { DEFAULT_RETENTION, ensureStreams } from '@noisystudent/runtime';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+/** `call`, asked again for up to 30 s while it fails (a cluster electing leaders answers Unavailable). */
+async function eventually<T>(call: () => Promise<T>): Promise<T> {
+  const until = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      if (Date.now() > until) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
 describe('a 3-node JetStream cluster with --nats-replicas 3', () => {
   let cluster: NatsCluster;
   let nc: NatsConnection;
@@ -23,16 +36,8 @@ describe('a 3-node JetStream cluster with --nats-replicas 3', () => {
 
   it('creates every stream, the KV bucket and the object store with 3 replicas', async () => {
     const jsm = await nc.jetstreamManager();
-    // The cluster may still be electing stream leaders right after start: retry briefly.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await ensureStreams(jsm, names, DEFAULT_RETENTION, 3);
-        break;
-      } catch (error) {
-        if (attempt >= 20) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
-    }
+    // The cluster may still be electing stream leaders right after start.
+    await eventually(() => ensureStreams(jsm, names, DEFAULT_RETENTION, 3));
     await openRegistry(nc, { prefix: 'cl', replicas: 3 });
     for (const stream of [
       names.unlabeledStream,
@@ -53,26 +58,28 @@ describe('a 3-node JetStream cluster with --nats-replicas 3', () => {
     const first = await registry.promote({ version: 'v1', promotedBy: 'test', reason: 'first' }, 0);
 
     await cluster.nodes[0]?.stop();
-    // Quorum (2 of 3) stays: the client reconnects to another node, and writes still commit.
-    const until = Date.now() + 20_000;
-    let second;
-    for (;;) {
-      try {
-        await registry.putArtifact(bytes, 'v2');
-        second = await registry.promote({ version: 'v2', promotedBy: 'test', reason: 'node 0 down' }, first.revision);
-        break;
-      } catch (error) {
-        if (Date.now() > until) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
-    }
+    // Quorum (2 of 3) stays: the client reconnects to another node, and writes still commit. While
+    // the cluster moves leaders a call may answer Unavailable (as documented): ask again.
+    await eventually(() => registry.putArtifact(bytes, 'v2'));
+    const second = await eventually(() =>
+      registry
+        .promote({ version: 'v2', promotedBy: 'test', reason: 'node 0 down' }, first.revision)
+        .catch(async (error: unknown) => {
+          // A promote whose answer was lost may have committed: then the pointer already says v2.
+          const now = await registry.readTeacher();
+          if (now?.pointer.version === 'v2') return now;
+          throw error;
+        }),
+    );
     expect(second.pointer.version).toBe('v2');
-    expect((await registry.readTeacher())?.pointer.version).toBe('v2');
-    expect(Buffer.from((await registry.getArtifact('v1')).bytes).toString()).toBe(Buffer.from(bytes).toString());
+    expect((await eventually(() => registry.readTeacher()))?.pointer.version).toBe('v2');
+    const artifact = await eventually(() => registry.getArtifact('v1'));
+    expect(Buffer.from(artifact.bytes).toString()).toBe(Buffer.from(bytes).toString());
 
     // The node comes back on its data and catches up.
     await cluster.restart(0);
-    expect((await registry.history()).map((record) => record.pointer.version)).toEqual(['v1', 'v2']);
+    const history = await eventually(() => registry.history());
+    expect(history.map((record) => record.pointer.version)).toEqual(['v1', 'v2']);
   });
 });
 
