@@ -41,6 +41,9 @@ export async function openRegistry(nc: NatsConnection, options: RegistryOptions 
     const kv = await views.kv(names.registryBucket, {
       history,
       replicas,
+      // Reads go to the stream leader: a direct get may be answered by a replica still catching up
+      // after a restart, which would show an old teacher (docs/architecture.md: cluster mode).
+      allow_direct: false,
       description: 'Noisy Student registry: the teacher pointer (TeacherPointer protobuf), written by compare-and-set',
     });
     return new NatsRegistry(

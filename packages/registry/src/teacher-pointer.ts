@@ -1,9 +1,12 @@
-import { Conflict, FailedPrecondition, InvalidArgument } from '@noisystudent/core';
+import { Conflict, FailedPrecondition, InvalidArgument, Unavailable } from '@noisystudent/core';
 import { TeacherPointer } from '@noisystudent/proto';
 import type { KV, KvEntry, QueuedIterator } from 'nats';
 
 import { fromNatsError, isWrongLastSequence } from './nats-errors.js';
 import type { TeacherRecord, TeacherWatch } from './types.js';
+
+/** Reads of a history that lags the leader before giving up (about 10 s in all). */
+const HISTORY_ATTEMPTS = 8;
 
 /**
  * The teacher pointer: one KV key holding a protobuf `TeacherPointer`. The KV revision of the key is
@@ -52,15 +55,30 @@ export class TeacherPointerStore {
     return new Conflict(`${this.key}: expected ${expected}, but ${actual}; re-read and retry`, { cause });
   }
 
-  /** Every kept pointer, oldest first (deletions left out). */
+  /**
+   * Every kept pointer, oldest first (deletions left out). The history is read through a consumer
+   * that a cluster may place on a replica still catching up after a restart: it is checked against
+   * the leader's last revision of the key and read again until it reaches it.
+   */
   async history(): Promise<TeacherRecord[]> {
-    const records: TeacherRecord[] = [];
-    const entries = await this.kv.history({ key: this.key });
-    for await (const entry of entries) {
-      const record = this.toRecord(entry);
-      if (record !== undefined) records.push(record);
+    for (let attempt = 1; ; attempt++) {
+      const records: TeacherRecord[] = [];
+      let lastSeen = 0;
+      const entries = await this.kv.history({ key: this.key });
+      for await (const entry of entries) {
+        lastSeen = Math.max(lastSeen, entry.revision);
+        const record = this.toRecord(entry);
+        if (record !== undefined) records.push(record);
+      }
+      const last = (await this.kv.get(this.key))?.revision ?? 0;
+      if (lastSeen >= last) return records;
+      if (attempt === HISTORY_ATTEMPTS) {
+        throw new Unavailable(
+          `${this.key}: the history read ends at revision ${lastSeen}, the leader is at ${last} (a replica is still catching up); retry`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
     }
-    return records;
   }
 
   watch(): TeacherWatch {

@@ -35,6 +35,11 @@ export const labelerConfigSchema = z.object({
       'a window closes this long after its first image even when not full (up to 1 s later: NATS pulls wait at least that), ms',
     ),
   concurrentWindows: positive.default(4).describe('windows labeled at once by this replica'),
+  ackWaitMs: positive
+    .optional()
+    .describe(
+      'images a replica pulled are delivered to another after this long without an ack (renewed while labeling), ms; default the larger of 10 s and 10 × window wait',
+    ),
   maxIngestInFlight: positive.default(256).describe('images per Ingest stream awaiting storage before reading pauses'),
   maxPredictInFlight: positive.default(512).describe('images at the teachers at once'),
   retentionMaxAgeHours: nonNegative.default(168).describe('NS_UNLABELED keeps images this long (0: no limit)'),

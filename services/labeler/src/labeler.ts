@@ -88,6 +88,7 @@ export async function startLabeler(config: LabelerConfig, log: Logger): Promise<
           windowWaitMs: config.windowWaitMs,
           maxPayloadBytes,
           concurrentWindows: config.concurrentWindows,
+          ...(config.ackWaitMs === undefined ? {} : { ackWaitMs: config.ackWaitMs }),
         },
         log,
         (counts, shards) => {
@@ -104,6 +105,7 @@ export async function startLabeler(config: LabelerConfig, log: Logger): Promise<
           );
         },
         () => nats.flush(),
+        (images) => metrics.alreadyLabeled.inc({ version: teacherVersion }, images),
       ),
     log,
   );

@@ -8,11 +8,11 @@ import { join } from 'node:path';
 
 import { labelingConsumer, natsNames, shardSubject, type NatsNames } from '@noisystudent/core';
 import { makeTestArtifact, seededValues } from '@noisystudent/ml/testing';
-import { Dtype, type Image } from '@noisystudent/proto';
 import { startNatsServer, type NatsServer } from '@noisystudent/registry/testing';
 import { createLogger } from '@noisystudent/runtime';
 import { startTeacher, teacherConfig, type Teacher } from '@noisystudent/teacher';
-import { connect, DiscardPolicy, type JetStreamManager, type NatsConnection } from 'nats';
+import { Dtype, Shard, type Image } from '@noisystudent/proto';
+import { AckPolicy, connect, DeliverPolicy, DiscardPolicy, type JetStreamManager, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { LogLines, type LogLine } from '../../../test/support/log-lines.js';
@@ -90,8 +90,9 @@ function startWorker(
   pool: TeacherPool,
   logs: LogLines,
   options: Partial<LabelingWorkerOptions>,
-): { worker: LabelingWorker; windows: WindowCounts[]; labeled: Promise<WindowCounts> } {
+): { worker: LabelingWorker; windows: WindowCounts[]; labeled: Promise<WindowCounts>; alreadyLabeled: number[] } {
   const windows: WindowCounts[] = [];
+  const alreadyLabeled: number[] = [];
   let stored: (counts: WindowCounts) => void = () => undefined;
   const labeled = new Promise<WindowCounts>((resolve) => (stored = resolve));
   const worker = new LabelingWorker(
@@ -116,8 +117,9 @@ function startWorker(
       stored(counts);
     },
     () => nc.flush(),
+    (images) => alreadyLabeled.push(images),
   );
-  return { worker, windows, labeled };
+  return { worker, windows, labeled, alreadyLabeled };
 }
 
 /** How the worker's durable consumer stands: deliveries (first and again), and what is not finished. */
@@ -129,7 +131,7 @@ async function consumerState(names: NatsNames) {
 const notLabeled = (line: LogLine): boolean => line.msg === NOT_LABELED;
 
 describe('LabelingWorker', () => {
-  it('naks a window stored only in part and stores it once when it comes back: one outcome per image', async () => {
+  it('naks a window stored only in part; when it comes back the stored part keeps its outcomes and the rest is labeled: one per image', async () => {
     const IMAGES = 40;
     const names = await streamsWithImages('partial', IMAGES, 100);
     // Room for one message: of the window's parts, the first to arrive is stored, the others refused.
@@ -138,7 +140,9 @@ describe('LabelingWorker', () => {
     const pool = TeacherPool.connect([`127.0.0.1:${teacherV1.port}`]);
     const logs = new LogLines('labeler');
     // 40 examples of ~0.8 kB under an 8 kB payload: the window goes out in several parts.
-    const { worker, windows, labeled } = startWorker(names, pool, logs, { maxPayloadBytes: 8 * 1024 });
+    const { worker, windows, labeled, alreadyLabeled } = startWorker(names, pool, logs, {
+      maxPayloadBytes: 8 * 1024,
+    });
     try {
       await worker.start();
       const failure = await logs.waitFor(notLabeled, 'the window to fail');
@@ -148,12 +152,15 @@ describe('LabelingWorker', () => {
       await jsm.streams.update(names.shardsStream, shards.config);
 
       const counts = await labeled;
-      expect(counts).toMatchObject({ labeled: IMAGES, inShards: IMAGES, rejected: 0 });
-      expect(windows).toHaveLength(1);
       const parts = await readShards(jsm, names.shardsStream, shardSubject(names, 'v1'));
-      // Every part once: the one stored before the failure was not stored again (same window, same shard ids).
+      // The part stored before the failure keeps its images' outcomes: when they come back they are
+      // acknowledged, and the rest of the window is labeled as a window of its own.
+      const kept = shardOutcomes(parts.slice(0, 1)).everyId.length;
+      expect(kept).toBeGreaterThan(0);
+      expect(alreadyLabeled.reduce((sum, images) => sum + images, 0)).toBe(kept);
+      expect(counts).toMatchObject({ labeled: IMAGES - kept, inShards: IMAGES - kept, rejected: 0 });
+      expect(windows).toHaveLength(1);
       expect(parts.length).toBeGreaterThan(1);
-      expect(parts.length).toBe(parts[0]?.partCount);
       expect(new Set(parts.map((part) => part.shardId)).size).toBe(parts.length);
       const { everyId } = shardOutcomes(parts);
       expect(everyId.sort()).toEqual(Array.from({ length: IMAGES }, (_, index) => `img-${index}`).sort());
@@ -263,6 +270,59 @@ describe('LabelingWorker', () => {
       await worker.stop();
       await pool.close();
       await teacher?.stop();
+    }
+  });
+
+  it('acknowledges images delivered again that already have an outcome (their ack was lost) without labeling them twice', async () => {
+    const IMAGES = 20;
+    // Shorter than a window takes to fill (a pull waits at least 1 s): the images are also
+    // delivered a third time while the worker's window fills, and must take one place in it.
+    const ACK_WAIT_MS = 1_000;
+    const names = await streamsWithImages('lost-ack', IMAGES, 500);
+    // An earlier delivery, as a replica that stored the shard of half the images and died before
+    // its acks reached the consumer: the consumer as the worker makes it, every image pulled, none acked.
+    await jsm.consumers.add(names.unlabeledStream, {
+      durable_name: labelingConsumer('v1'),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: ACK_WAIT_MS * 1_000_000,
+      max_ack_pending: 2 * 1024,
+    });
+    const js = nc.jetstream();
+    const consumer = await js.consumers.get(names.unlabeledStream, labelingConsumer('v1'));
+    let pulled = 0;
+    for await (const message of await consumer.fetch({ max_messages: IMAGES, expires: 2_000 })) {
+      expect(message.redelivered).toBe(false);
+      pulled++;
+    }
+    expect(pulled).toBe(IMAGES);
+    const ids = Array.from({ length: IMAGES }, (_, index) => `img-${index}`);
+    const earlier = Shard.fromPartial({
+      shardId: 'v1.earlier.0',
+      teacherVersion: 'v1',
+      windowId: 'earlier',
+      belowThresholdIds: ids.slice(0, IMAGES / 2),
+    });
+    await js.publish(shardSubject(names, 'v1'), Shard.encode(earlier).finish(), { msgID: earlier.shardId });
+
+    const pool = TeacherPool.connect([`127.0.0.1:${teacherV1.port}`]);
+    const { worker, windows, alreadyLabeled } = startWorker(names, pool, new LogLines('labeler'), {
+      ackWaitMs: ACK_WAIT_MS,
+      windowWaitMs: 200,
+    });
+    try {
+      await worker.start();
+      for (let state = await consumerState(names); state.pending + state.unacknowledged > 0;) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        state = await consumerState(names);
+      }
+      expect(alreadyLabeled.reduce((sum, images) => sum + images, 0)).toBe(IMAGES / 2);
+      expect(windows.reduce((sum, counts) => sum + counts.labeled, 0)).toBe(IMAGES / 2);
+      const { everyId } = shardOutcomes(await readShards(jsm, names.shardsStream, shardSubject(names, 'v1')));
+      expect(everyId.sort()).toEqual([...ids].sort());
+    } finally {
+      await worker.stop();
+      await pool.close();
     }
   });
 });

@@ -4,6 +4,7 @@ import type { Logger } from '@noisystudent/runtime';
 import { AckPolicy, DeliverPolicy, headers, type JetStreamClient, type JetStreamManager, type JsMsg } from 'nats';
 
 import { labelingConsumer, shardSubject, type NatsNames } from '@noisystudent/core';
+import { LabeledIndex } from './labeled-index.js';
 import { buildShards, type LabeledImage, type WindowCounts } from './shards.js';
 import type { TeacherPool } from './teacher-pool.js';
 
@@ -26,7 +27,9 @@ export interface LabelingWorkerOptions {
   concurrentWindows: number;
   /**
    * How long NATS waits for a delivered image's ack before delivering it again; a window being
-   * labeled renews it. @default the larger of 120 s and 10 × windowWaitMs
+   * labeled renews it every third of it. It bounds how long images pulled by a replica that died
+   * (or through a NATS node that died) wait before another replica labels them.
+   * @default the larger of 10 s and 10 × windowWaitMs
    */
   ackWaitMs?: number;
 }
@@ -59,9 +62,14 @@ export class LabelingWorker {
     private readonly onWindow: (counts: WindowCounts, shards: number) => void,
     /** Resolves once the server has everything sent so far (NatsConnection.flush). */
     private readonly flush: () => Promise<void>,
+    /** Images delivered again that already had an outcome: acknowledged, not labeled twice. */
+    private readonly onAlreadyLabeled: (images: number) => void = () => undefined,
   ) {
     this.consumerName = labelingConsumer(options.teacherVersion);
+    this.index = new LabeledIndex(js, jsm, names.shardsStream, shardSubject(names, options.teacherVersion));
   }
+
+  private readonly index: LabeledIndex;
 
   get teacherVersion(): string {
     return this.options.teacherVersion;
@@ -69,7 +77,7 @@ export class LabelingWorker {
 
   /** How long NATS waits for a delivered image's ack before it delivers it again. */
   private get ackWaitMs(): number {
-    return this.options.ackWaitMs ?? Math.max(120_000, this.options.windowWaitMs * 10);
+    return this.options.ackWaitMs ?? Math.max(10_000, this.options.windowWaitMs * 10);
   }
 
   async start(): Promise<void> {
@@ -107,18 +115,20 @@ export class LabelingWorker {
   private async run(): Promise<void> {
     const consumer = await this.js.consumers.get(this.names.unlabeledStream, this.consumerName);
     while (!this.stopped) {
-      const window: JsMsg[] = [];
+      // By stream sequence: an image delivered again while its window fills (its ack wait ran out)
+      // replaces its earlier delivery instead of taking a second place (and a second outcome).
+      const window = new Map<number, JsMsg>();
       let deadline = Infinity;
-      while (!this.stopped && window.length < this.options.windowSize && Date.now() < deadline) {
+      while (!this.stopped && window.size < this.options.windowSize && Date.now() < deadline) {
         // nats.js refuses a pull that expires in under a second; a window may close up to that late.
         const wait = Number.isFinite(deadline) ? Math.max(MIN_FETCH_EXPIRES_MS, deadline - Date.now()) : 1_000;
         try {
           const messages = await consumer.fetch({
-            max_messages: this.options.windowSize - window.length,
+            max_messages: this.options.windowSize - window.size,
             expires: wait,
           });
           for await (const message of messages) {
-            window.push(message);
+            window.set(message.seq, message);
             if (!Number.isFinite(deadline)) deadline = Date.now() + this.options.windowWaitMs;
           }
         } catch (error) {
@@ -126,19 +136,24 @@ export class LabelingWorker {
           await pause(1_000);
         }
       }
-      if (window.length > 0) await this.labelWindow(window);
+      if (window.size > 0) await this.labelWindow([...window.values()]);
     }
   }
 
-  private async labelWindow(messages: JsMsg[]): Promise<void> {
+  private async labelWindow(delivered: JsMsg[]): Promise<void> {
     const { teacherVersion } = this.options;
     // A window held longer than the ack wait (the teacher away for minutes) would be delivered
     // again into another window while this one still holds it: an image with two outcomes.
     // Telling NATS the window is still being worked on restarts each message's ack wait.
     const stillWorking = setInterval(() => {
-      for (const message of messages) message.working();
+      for (const message of delivered) message.working();
     }, this.ackWaitMs / 3);
     try {
+      const messages = await this.withoutLabeled(delivered);
+      if (messages.length === 0) {
+        await this.flush();
+        return;
+      }
       const labeled = await Promise.all(messages.map((message) => this.label(message)));
       const sequences = messages.map((message) => message.seq);
       const windowId = `w${Math.min(...sequences)}-${Math.max(...sequences)}-${messages.length}`;
@@ -168,14 +183,39 @@ export class LabelingWorker {
       clearInterval(stillWorking);
       const delayMs = error instanceof VersionMismatch ? 1_000 : 2_000;
       this.log.warn(
-        { err: error, teacherVersion, images: messages.length },
+        { err: error, teacherVersion, images: delivered.length },
         'window not labeled; it will be delivered again',
       );
-      for (const message of messages) message.nak(delayMs);
+      for (const message of delivered) message.nak(delayMs);
       await pause(delayMs);
     } finally {
       clearInterval(stillWorking);
     }
+  }
+
+  /**
+   * `delivered` less the images delivered again that already have an outcome in this version's
+   * shards (their earlier acknowledgement was lost): those are acknowledged here.
+   */
+  private async withoutLabeled(delivered: JsMsg[]): Promise<JsMsg[]> {
+    const again = delivered.filter((message) => message.redelivered);
+    if (again.length === 0) return delivered;
+    const ids = new Map(again.map((message) => [message, sourceIdOf(message, decoded(message))]));
+    const done = await this.index.labeled([...ids.values()]);
+    if (done.size === 0) return delivered;
+    const fresh: JsMsg[] = [];
+    for (const message of delivered) {
+      const id = ids.get(message);
+      if (id !== undefined && done.has(id)) message.ack();
+      else fresh.push(message);
+    }
+    const skipped = delivered.length - fresh.length;
+    this.log.info(
+      { teacherVersion: this.options.teacherVersion, images: skipped },
+      'images delivered again already have an outcome in the shards; acknowledged without labeling them again',
+    );
+    this.onAlreadyLabeled(skipped);
+    return fresh;
   }
 
   private async label(message: JsMsg): Promise<LabeledImage> {
@@ -183,14 +223,13 @@ export class LabelingWorker {
     try {
       unlabeled = UnlabeledImage.decode(message.data);
     } catch (error) {
-      const sourceId = message.headers?.get('Nats-Msg-Id') || `seq-${message.seq}`;
       return {
-        sourceId,
+        sourceId: sourceIdOf(message),
         image: undefined,
         outcome: { kind: 'rejected', reason: `message: not an UnlabeledImage protobuf (${String(error)})` },
       };
     }
-    const sourceId = unlabeled.sourceId || message.headers?.get('Nats-Msg-Id') || `seq-${message.seq}`;
+    const sourceId = sourceIdOf(message, unlabeled);
     if (unlabeled.image === undefined) {
       return {
         sourceId,
@@ -207,6 +246,19 @@ export class LabelingWorker {
     if (answer.kind === 'rejected')
       return { sourceId, image: unlabeled.image, outcome: { kind: 'rejected', reason: answer.reason } };
     return { sourceId, image: unlabeled.image, outcome: { kind: 'prediction', probabilities: answer.probabilities } };
+  }
+}
+
+/** The image's source id: from the message, else its Nats-Msg-Id, else its stream sequence. */
+function sourceIdOf(message: JsMsg, unlabeled?: UnlabeledImage): string {
+  return unlabeled?.sourceId || message.headers?.get('Nats-Msg-Id') || `seq-${message.seq}`;
+}
+
+function decoded(message: JsMsg): UnlabeledImage | undefined {
+  try {
+    return UnlabeledImage.decode(message.data);
+  } catch {
+    return undefined;
   }
 }
 

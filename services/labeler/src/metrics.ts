@@ -23,6 +23,12 @@ export class LabelerMetrics {
     labelNames: ['version', 'outcome'] as const,
     registers: [this.registry],
   });
+  readonly alreadyLabeled = new Counter({
+    name: 'labeler_redelivered_already_labeled_total',
+    help: 'Images delivered again (their ack was lost) that already had an outcome in the shards: acknowledged, not labeled twice.',
+    labelNames: ['version'] as const,
+    registers: [this.registry],
+  });
   readonly copies = new Counter({
     name: 'labeler_copies_total',
     help: 'Pseudo-labeled copies in shards, by teacher version and class.',
