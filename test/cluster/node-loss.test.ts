@@ -112,7 +112,7 @@ describe('a NATS node SIGKILLed while images stream in', () => {
       client.close();
     }
 
-    // A window pulled through a node as it died is delivered again once its ack wait (10 s) runs out.
+    // A window pulled through a node as it died is delivered again once its ack wait (5 s) runs out.
     const deadline = Date.now() + 60_000;
     while (labeledWithV1() < IMAGES && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
     expect(labeledWithV1(), `labeled with v1 (${faults.join(', ')})`).toBeGreaterThanOrEqual(IMAGES);

@@ -27,3 +27,4 @@ export {
   type NatsNames,
 } from './names.js';
 export { isSha256Hex, sha256Hex } from './sha256.js';
+export { isTransientNatsError, retryTransient } from './transient.js';

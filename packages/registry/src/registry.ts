@@ -1,4 +1,11 @@
-import { checkVersion, FailedPrecondition, InvalidArgument, natsNames, type NatsNames } from '@noisystudent/core';
+import {
+  checkVersion,
+  FailedPrecondition,
+  InvalidArgument,
+  natsNames,
+  retryTransient,
+  type NatsNames,
+} from '@noisystudent/core';
 import type { TeacherPointer } from '@noisystudent/proto';
 import type { NatsConnection } from 'nats';
 
@@ -34,18 +41,24 @@ export async function openRegistry(nc: NatsConnection, options: RegistryOptions 
   }
   try {
     const views = nc.jetstream().views;
-    const objectStore = await views.os(names.modelsBucket, {
-      replicas,
-      description: 'Noisy Student model artifacts: model-<version>, encoded ModelArtifact protobuf',
-    });
-    const kv = await views.kv(names.registryBucket, {
-      history,
-      replicas,
-      // Reads go to the stream leader: a direct get may be answered by a replica still catching up
-      // after a restart, which would show an old teacher (docs/architecture.md: cluster mode).
-      allow_direct: false,
-      description: 'Noisy Student registry: the teacher pointer (TeacherPointer protobuf), written by compare-and-set',
-    });
+    // A cluster still electing leaders, or with a node restarting, may time out: ask again.
+    const objectStore = await retryTransient(() =>
+      views.os(names.modelsBucket, {
+        replicas,
+        description: 'Noisy Student model artifacts: model-<version>, encoded ModelArtifact protobuf',
+      }),
+    );
+    const kv = await retryTransient(() =>
+      views.kv(names.registryBucket, {
+        history,
+        replicas,
+        // Reads go to the stream leader: a direct get may be answered by a replica still catching up
+        // after a restart, which would show an old teacher (docs/architecture.md: cluster mode).
+        allow_direct: false,
+        description:
+          'Noisy Student registry: the teacher pointer (TeacherPointer protobuf), written by compare-and-set',
+      }),
+    );
     return new NatsRegistry(
       names,
       new ArtifactStore(objectStore, names.modelsBucket),

@@ -1,4 +1,4 @@
-import { type NatsNames, Unavailable } from '@noisystudent/core';
+import { isTransientNatsError, retryTransient, type NatsNames, Unavailable } from '@noisystudent/core';
 import { DiscardPolicy, nanos, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from 'nats';
 
 /** How long NS_UNLABELED keeps images: what relabeling with a new teacher can reach back to. */
@@ -75,27 +75,13 @@ function streamError(stream: string, replicas: number, error: unknown): Unavaila
 /** Creates or updates a stream; a JetStream cluster still electing leaders (a timeout, 503) is asked again. */
 async function upsert(jsm: JetStreamManager, config: Partial<StreamConfig>): Promise<void> {
   const name = config.name ?? '';
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const existing = await jsm.streams.info(name).catch((error: unknown) => {
-        if (transient(error)) throw error;
-        return undefined;
-      });
-      if (existing === undefined) await jsm.streams.add(config);
-      else await jsm.streams.update(name, { ...existing.config, ...config });
-      return;
-    } catch (error) {
-      if (attempt >= UPSERT_ATTEMPTS || !transient(error)) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
-    }
-  }
-}
-
-const UPSERT_ATTEMPTS = 6;
-
-/** A JetStream API error worth asking again: no answer in time, no leader or responders yet, or a lost race to create. */
-function transient(error: unknown): boolean {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  // "already in use": another service created the stream first; the next attempt updates it.
-  return code === 'TIMEOUT' || code === '503' || /timeout|no responders|leader|already in use/i.test(String(error));
+  await retryTransient(async () => {
+    // "already in use" on add: another service created the stream first; the next attempt updates it.
+    const existing = await jsm.streams.info(name).catch((error: unknown) => {
+      if (isTransientNatsError(error)) throw error;
+      return undefined;
+    });
+    if (existing === undefined) await jsm.streams.add(config);
+    else await jsm.streams.update(name, { ...existing.config, ...config });
+  });
 }

@@ -38,7 +38,7 @@ export const labelerConfigSchema = z.object({
   ackWaitMs: positive
     .optional()
     .describe(
-      'images a replica pulled are delivered to another after this long without an ack (renewed while labeling), ms; default the larger of 10 s and 10 × window wait',
+      'images a replica pulled are delivered to another after this long without an ack (renewed while labeling), ms; default the larger of 5 s and 10 × window wait',
     ),
   maxIngestInFlight: positive.default(256).describe('images per Ingest stream awaiting storage before reading pauses'),
   maxPredictInFlight: positive.default(512).describe('images at the teachers at once'),

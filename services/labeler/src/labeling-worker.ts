@@ -29,7 +29,7 @@ export interface LabelingWorkerOptions {
    * How long NATS waits for a delivered image's ack before delivering it again; a window being
    * labeled renews it every third of it. It bounds how long images pulled by a replica that died
    * (or through a NATS node that died) wait before another replica labels them.
-   * @default the larger of 10 s and 10 × windowWaitMs
+   * @default the larger of 5 s and 10 × windowWaitMs
    */
   ackWaitMs?: number;
 }
@@ -77,7 +77,7 @@ export class LabelingWorker {
 
   /** How long NATS waits for a delivered image's ack before it delivers it again. */
   private get ackWaitMs(): number {
-    return this.options.ackWaitMs ?? Math.max(10_000, this.options.windowWaitMs * 10);
+    return this.options.ackWaitMs ?? Math.max(5_000, this.options.windowWaitMs * 10);
   }
 
   async start(): Promise<void> {

@@ -88,7 +88,7 @@ const MAX_BATCH_SIZE = 64;
 const STREAMS_PER_TEACHER = 2;
 /**
  * A pipeline pass that makes no progress for this long is given up and its missing images count
- * as lost. Longer than the labeler's ack wait (120 s), after which an image delivered to it and
+ * as lost. Longer than the labeler's ack wait (5 s by default), after which an image delivered to it and
  * never labeled is delivered again: such an image is slow, not lost.
  */
 const STALL_MS = 180_000;
