@@ -1,6 +1,9 @@
 // What every nsctl command needs: where the stack is (its stack.json, or flags), output mode,
 // and clients made on first use and closed at the end.
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+
+import type { ConnectOptions } from '@noisystudent/client';
 
 import { CliError, EXIT } from './cli-error.js';
 import { DEFAULT_PORTS, readStack, type ServiceName, type StackFile } from './stack.js';
@@ -13,6 +16,7 @@ export interface GlobalOptions {
   trainer?: string;
   natsUrl?: string;
   prefix?: string;
+  tokenFile?: string;
 }
 
 export const DEFAULT_DATA_DIR = '.noisystudent';
@@ -23,13 +27,41 @@ export interface Addresses {
   trainer: string;
   natsUrl: string;
   prefix: string;
+  /** The bearer token for services started with tokens (--token-file, else NS_TOKEN). */
+  token?: string;
   /** The stack these came from, when nsctl started it. */
   stack?: StackFile;
+}
+
+/** How to reach `service`: its address and the token, for connectTeacher/Labeler/Trainer. */
+export function target(addresses: Addresses, service: ServiceName): ConnectOptions {
+  return { address: addresses[service], ...(addresses.token === undefined ? {} : { token: addresses.token }) };
+}
+
+/** The token from --token-file (its first line), else the NS_TOKEN variable. */
+async function tokenOf(options: GlobalOptions): Promise<string | undefined> {
+  if (options.tokenFile !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(options.tokenFile, 'utf8');
+    } catch (error) {
+      throw new CliError(
+        `--token-file ${options.tokenFile}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+        EXIT.usage,
+      );
+    }
+    const token = text.split('\n')[0]?.trim() ?? '';
+    if (token === '')
+      throw new CliError(`--token-file ${options.tokenFile}: expected the token on its first line`, EXIT.usage);
+    return token;
+  }
+  return process.env['NS_TOKEN'] || undefined;
 }
 
 /** Flags first, then the stack started from --data, then the standard local ports. */
 export async function resolveAddresses(options: GlobalOptions): Promise<Addresses> {
   const stack = await readStack(options.data);
+  const token = await tokenOf(options);
   const fromStack = (service: ServiceName): string | undefined => stack?.services[service]?.address;
   return {
     teacher: options.teacher ?? fromStack('teacher') ?? `127.0.0.1:${DEFAULT_PORTS.teacher.grpc}`,
@@ -37,6 +69,7 @@ export async function resolveAddresses(options: GlobalOptions): Promise<Addresse
     trainer: options.trainer ?? fromStack('trainer') ?? `127.0.0.1:${DEFAULT_PORTS.trainer.grpc}`,
     natsUrl: options.natsUrl ?? stack?.nats.url ?? `nats://127.0.0.1:${DEFAULT_PORTS.nats}`,
     prefix: options.prefix ?? stack?.prefix ?? 'ns',
+    ...(token === undefined ? {} : { token }),
     ...(stack === undefined ? {} : { stack }),
   };
 }

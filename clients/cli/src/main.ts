@@ -14,6 +14,7 @@ import { registerPredict } from './commands/predict.js';
 import { registerReport } from './commands/report.js';
 import { registerRounds } from './commands/rounds.js';
 import { registerStackCommands } from './commands/stack-commands.js';
+import { registerToken } from './commands/token.js';
 import { DEFAULT_DATA_DIR } from './context.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -39,6 +40,10 @@ const program = new Command('nsctl')
     'NATS (registry), comma-separated (default: the stack from --data, else nats://127.0.0.1:4222)',
   )
   .option('--prefix <prefix>', "prefix of the NATS names (default: the stack's, else ns)")
+  .option(
+    '--token-file <file>',
+    'a file whose first line is the token for services started with tokens (else the NS_TOKEN variable)',
+  )
   .showHelpAfterError()
   .addHelpText(
     'after',
@@ -58,6 +63,7 @@ registerModels(program);
 registerRounds(program);
 registerReport(program);
 registerDemo(program);
+registerToken(program);
 
 function exitCodeOf(error: unknown): number {
   if (error instanceof CliError) return error.exitCode;

@@ -9,7 +9,7 @@ import {
   type TrainerStatus,
 } from '@noisystudent/client';
 
-import type { Addresses } from './context.js';
+import { target, type Addresses } from './context.js';
 import { count, duration, percent, table } from './view/format.js';
 
 export interface ServiceState<T> {
@@ -51,9 +51,9 @@ async function look<T>(
 }
 
 export async function takeSnapshot(addresses: Addresses): Promise<Snapshot> {
-  const teacher = connectTeacher({ address: addresses.teacher, ...QUICK });
-  const labeler = connectLabeler({ address: addresses.labeler, ...QUICK });
-  const trainer = connectTrainer({ address: addresses.trainer, ...QUICK });
+  const teacher = connectTeacher({ ...target(addresses, 'teacher'), ...QUICK });
+  const labeler = connectLabeler({ ...target(addresses, 'labeler'), ...QUICK });
+  const trainer = connectTrainer({ ...target(addresses, 'trainer'), ...QUICK });
   try {
     const [teacherState, labelerState, trainerState] = await Promise.all([
       look(

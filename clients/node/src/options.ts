@@ -43,6 +43,11 @@ export interface ConnectOptions {
   retry?: RetryOptions | false;
   /** @default false (no TLS) */
   tls?: TlsOptions | false;
+  /**
+   * The bearer token every call carries (`authorization: Bearer <token>`), for services started
+   * with tokens (`--tokens-file`); `nsctl token create` makes one. Never logged or put in errors.
+   */
+  token?: string;
   /** Sent with every call, e.g. `{ authorization: 'Bearer …' }`; a call's own metadata adds to it. Keys ending in `-bin` take Buffers. */
   metadata?: Record<string, string | Buffer>;
   /**
@@ -111,10 +116,17 @@ export function connectionSettings(
     streamDeadlineMs: checkDeadline(given.streamDeadlineMs ?? Infinity, 'streamDeadlineMs'),
     retry,
     credentials: tls === undefined ? credentials.createInsecure() : sslCredentials(tls),
-    metadata: { ...given.metadata },
+    metadata: { ...given.metadata, ...(given.token === undefined ? {} : { authorization: bearer(given.token) }) },
     channelOptions,
     userChannelOptions: { ...given.channelOptions },
   };
+}
+
+function bearer(token: string): string {
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new InputError('token', 'expected printable ASCII without spaces (a token from `nsctl token create`)');
+  }
+  return `Bearer ${token}`;
 }
 
 function isAddressList(options: readonly string[] | ConnectOptions | undefined): options is readonly string[] {

@@ -28,3 +28,4 @@ export {
 } from './names.js';
 export { isSha256Hex, sha256Hex } from './sha256.js';
 export { isTransientNatsError, retryTransient } from './transient.js';
+export { hashToken, newToken, ROLES, TokenTable, type Role, type TokenEntry } from './tokens.js';

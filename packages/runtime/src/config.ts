@@ -31,7 +31,9 @@ export function parseConfig<Schema extends z.ZodObject>(
   for (const key of Object.keys(schema.shape)) {
     // An empty variable (`NS_X_PORT=` in an env file) is unset: coerced, it would be the number 0.
     const fromEnv = env[envName(key, envPrefix)] || undefined;
-    const value = flags[key] ?? fromEnv;
+    // A bare boolean flag (`--insecure`) comes from commander as `true`.
+    const flag = flags[key] === true ? 'true' : flags[key];
+    const value = flag ?? fromEnv;
     if (value !== undefined) input[key] = value;
   }
   const result = schema.safeParse(input);
@@ -57,9 +59,11 @@ export function configOptions(
     const parsed = (field as z.ZodType).safeParse(undefined);
     const fallback = parsed.success && parsed.data !== undefined ? `; default ${JSON.stringify(parsed.data)}` : '';
     const description = (field as z.ZodType).description ?? '';
+    // A setting that is off by default can be turned on by its bare flag (`--insecure`).
+    const bare = parsed.success && parsed.data === false;
     return {
       key,
-      flags: `${flagName(key)} <value>`,
+      flags: `${flagName(key)} ${bare ? '[value]' : '<value>'}`,
       description: `${description}${description === '' ? '' : ' '}(${envName(key, envPrefix)}${fallback})`,
     };
   });

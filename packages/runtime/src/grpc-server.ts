@@ -4,6 +4,11 @@ import { loadSync } from '@grpc/proto-loader';
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
 import { PROTO_DIR, PROTO_FILES } from '@noisystudent/proto';
 
+import type { Role } from '@noisystudent/core';
+
+import { authInterceptor, type Refusal } from './auth.js';
+import type { GrpcSecurity } from './grpc-security.js';
+
 export interface GrpcServerOptions {
   /** @default '127.0.0.1' */
   host?: string;
@@ -17,6 +22,10 @@ export interface GrpcServerOptions {
   keepaliveTimeMs?: number;
   /** @default 10000 */
   keepaliveTimeoutMs?: number;
+  /** TLS and tokens (`grpcSecurity`). @default plaintext, calls unchecked */
+  security?: GrpcSecurity;
+  /** Told of every call refused for its token (metrics; `refusalCounter`). */
+  onRefused?: (method: string, refusal: Refusal) => void;
 }
 
 export interface ServiceRegistration {
@@ -24,6 +33,11 @@ export interface ServiceRegistration {
   implementation: UntypedServiceImplementation;
   /** The fully qualified name health reports under, e.g. `noisystudent.v1.Teacher`. */
   name: string;
+  /**
+   * RPC name (as in the proto, e.g. `Predict`) → the roles a token needs for it. With tokens, an
+   * RPC not listed is for `admin` only (who may call anything).
+   */
+  roles?: Readonly<Record<string, readonly Role[]>>;
 }
 
 /** A started gRPC server with health checking (grpc.health.v1) and server reflection. */
@@ -39,12 +53,28 @@ export interface GrpcServer {
 /**
  * Starts a server with our services, `grpc.health.v1.Health` (all NOT_SERVING until the service
  * says otherwise: grpc-node's health example) and reflection over every noisystudent.v1 proto and grpc.health.v1.
+ * With tokens, every call to one of the services' RPCs needs a token with a role it lists; health
+ * and reflection stay open (probes, grpcurl).
  */
 export async function startGrpcServer(
   options: GrpcServerOptions,
   services: ServiceRegistration[],
 ): Promise<GrpcServer> {
+  const tokens = options.security?.tokens;
+  const methodRoles = new Map<string, readonly Role[]>(
+    services.flatMap((service) =>
+      Object.values(service.definition).map(({ path }) => {
+        const rpc = path.slice(path.lastIndexOf('/') + 1);
+        return [rpc, service.roles?.[rpc] ?? []] as const;
+      }),
+    ),
+  );
+  const interceptors =
+    tokens === undefined
+      ? []
+      : [authInterceptor({ tokens, methodRoles, ...(options.onRefused ? { onRefused: options.onRefused } : {}) })];
   const server = new Server({
+    interceptors,
     'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? 4 * 1024 * 1024,
     'grpc.max_send_message_length': options.maxSendMessageBytes ?? 4 * 1024 * 1024,
     'grpc.keepalive_time_ms': options.keepaliveTimeMs ?? 30_000,
@@ -60,7 +90,7 @@ export async function startGrpcServer(
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(
       `${host.includes(':') ? `[${host}]` : host}:${options.port}`,
-      ServerCredentials.createInsecure(),
+      options.security?.credentials ?? ServerCredentials.createInsecure(),
       (error, bound) =>
         error === null
           ? resolve(bound)

@@ -18,3 +18,5 @@ export {
 } from './service-process.js';
 export { startModuleWorker } from './module-worker.js';
 export { DEFAULT_RETENTION, ensureShardsStream, ensureStreams, type Retention } from './streams.js';
+export { authInterceptor, type AuthOptions, type Refusal } from './auth.js';
+export { grpcSecurity, isLoopback, refusalCounter, type GrpcSecurity, type SecuritySettings } from './grpc-security.js';

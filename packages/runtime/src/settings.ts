@@ -47,4 +47,31 @@ export const serviceSettings = {
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info')
     .describe('log level'),
+  tlsCert: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('PEM certificate (chain) the gRPC port serves TLS with; with --tls-key'),
+  tlsKey: z.string().min(1).optional().describe('PEM private key of --tls-cert (kept out of logs; mode 0600)'),
+  tlsClientCa: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('PEM CA bundle: callers must present a certificate it signed (mutual TLS); needs --tls-cert'),
+  tokensFile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'callers allowed, one "<name> <role,…> sha256:<hex>" per line (`nsctl token create`); roles predict, ingest, read, admin',
+    ),
+  tokens: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('the same lines inline, separated by newlines or ";" (for a variable filled from a secret)'),
+  insecure: z
+    .stringbool()
+    .default(false)
+    .describe('serve plaintext, or without tokens, on an address other than loopback (refused otherwise)'),
 };

@@ -40,6 +40,25 @@ export const labelerConfigSchema = z.object({
     .describe(
       'images a replica pulled are delivered to another after this long without an ack (renewed while labeling), ms; default the larger of 5 s and 10 × window wait',
     ),
+  teacherToken: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'the token this labeler sends to teachers started with tokens (role predict); for a variable from a secret',
+    ),
+  teacherTokenFile: z.string().min(1).optional().describe('a file whose first line is that token'),
+  teacherTlsCa: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("PEM CA bundle to verify the teachers' TLS certificates with: the teachers are reached over TLS"),
+  teacherTlsCert: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('PEM client certificate for teachers that require one (mutual TLS); with --teacher-tls-key'),
+  teacherTlsKey: z.string().min(1).optional().describe('PEM private key of --teacher-tls-cert'),
   maxIngestInFlight: positive.default(256).describe('images per Ingest stream awaiting storage before reading pauses'),
   maxPredictInFlight: positive.default(512).describe('images at the teachers at once'),
   retentionMaxAgeHours: nonNegative.default(168).describe('NS_UNLABELED keeps images this long (0: no limit)'),

@@ -2,7 +2,14 @@ import { EventEmitter } from 'node:events';
 
 import { LabelerService } from '@noisystudent/proto';
 import { openRegistry } from '@noisystudent/registry';
-import { connectNats, startGrpcServer, startMetricsServer, type Logger } from '@noisystudent/runtime';
+import {
+  connectNats,
+  grpcSecurity,
+  refusalCounter,
+  startGrpcServer,
+  startMetricsServer,
+  type Logger,
+} from '@noisystudent/runtime';
 import type { NatsConnection } from 'nats';
 
 import { targetPerClass, type LabelerConfig } from './config.js';
@@ -14,6 +21,7 @@ import { natsNames } from '@noisystudent/core';
 import { labelerHandlers } from './server.js';
 import { LabelerStats } from './stats.js';
 import { ensureStreams } from '@noisystudent/runtime';
+import { teacherCredentials } from './teacher-credentials.js';
 import { TeacherPool } from './teacher-pool.js';
 import { VersionFollower } from './version-follower.js';
 
@@ -39,6 +47,9 @@ export interface Labeler {
  * pool, the version follower with its labeling worker, gRPC with health and reflection, /metrics.
  */
 export async function startLabeler(config: LabelerConfig, log: Logger): Promise<Labeler> {
+  // TLS files, tokens and the loopback rule first: a bad setting stops the start before it opens anything.
+  const security = await grpcSecurity(config);
+  const towardTeachers = await teacherCredentials(config);
   const names = natsNames(config.prefix);
   const nats: NatsConnection = await connectNats({ servers: config.natsUrl, name: 'labeler', log });
   const jsm = await nats.jetstreamManager();
@@ -62,7 +73,7 @@ export async function startLabeler(config: LabelerConfig, log: Logger): Promise<
       .split(',')
       .map((address) => address.trim())
       .filter((address) => address !== ''),
-    { maxInFlight: config.maxPredictInFlight, log },
+    { maxInFlight: config.maxPredictInFlight, log, ...towardTeachers },
   );
   const policy = {
     threshold: config.threshold,
@@ -118,6 +129,8 @@ export async function startLabeler(config: LabelerConfig, log: Logger): Promise<
     {
       host: config.host,
       port: config.port,
+      security,
+      onRefused: refusalCounter(metrics.registry, 'labeler'),
       maxReceiveMessageBytes: config.maxMessageBytes,
       maxSendMessageBytes: config.maxMessageBytes,
     },
@@ -125,6 +138,7 @@ export async function startLabeler(config: LabelerConfig, log: Logger): Promise<
       {
         name: LABELER_SERVICE_NAME,
         definition: LabelerService,
+        roles: { Ingest: ['ingest'], GetStats: ['read'] },
         implementation: labelerHandlers({
           ingest: (call) =>
             handleIngest(call, {
@@ -152,7 +166,10 @@ export async function startLabeler(config: LabelerConfig, log: Logger): Promise<
   // Ingest works from the start (images wait in NS_UNLABELED for a teacher); labeling begins with the first version.
   grpc.setServing('SERVING');
   follower.start();
-  log.info({ port: grpc.port, metricsPort: metricsServer.port, teachers: config.teachers }, 'labeler listening');
+  log.info(
+    { port: grpc.port, metricsPort: metricsServer.port, teachers: config.teachers, security: security.summary },
+    'labeler listening',
+  );
 
   const waiters: Array<{ version: string; resolve(): void }> = [];
   follower.onVersion((version) => {
@@ -178,8 +195,17 @@ export async function startLabeler(config: LabelerConfig, log: Logger): Promise<
       stopped ??= (async () => {
         grpc.setServing('NOT_SERVING');
         const shutdown = await grpc.shutdown(config.shutdownTimeoutMs);
-        await follower.stop();
+        // A window in progress is finished, unless the teachers cannot answer it in time (away, or
+        // refusing this labeler): closing the pool then fails it, and it is delivered again.
+        const finished = follower.stop();
+        const timedOut = await Promise.race([
+          finished.then(() => false),
+          new Promise<boolean>((resolve) => setTimeout(() => resolve(true), config.shutdownTimeoutMs).unref()),
+        ]);
         await pool.close();
+        await finished;
+        if (timedOut)
+          log.warn('a labeling window was not finished within the shutdown timeout; it will be delivered again');
         await metricsServer.close();
         await nats.drain();
         log.info({ shutdown }, 'labeler stopped');

@@ -1,7 +1,9 @@
 import {
   connectivityState,
   credentials,
+  Metadata,
   status,
+  type ChannelCredentials,
   type ChannelOptions,
   type ClientDuplexStream,
   type StatusObject,
@@ -32,6 +34,10 @@ export interface TeacherPoolOptions {
   retryDelayMs?: number;
   /** Stream failures at warn, retries at debug. @default no logging */
   log?: Logger;
+  /** TLS towards the teachers. @default plaintext */
+  credentials?: ChannelCredentials;
+  /** The bearer token sent on every PredictStream (a token with role predict), for teachers started with tokens. */
+  token?: string;
 }
 
 /** Answer error codes that say "not now" (no model yet, queue full, shutting down): it may succeed later. */
@@ -107,15 +113,21 @@ export class TeacherPool {
   private nextStreamId = 0;
   private cursor = 0;
   private closed = false;
+  private readonly token: string | undefined;
 
   private constructor(addresses: string[], streamsPerAddress: number, options: TeacherPoolOptions) {
     this.maxInFlight = options.maxInFlight ?? 512;
     this.retryDelayMs = options.retryDelayMs ?? 200;
     this.log = options.log;
+    this.token = options.token;
     this.endpoints = addresses.map((address) => {
       const endpoint: Endpoint = {
         address,
-        client: new TeacherClient(address, credentials.createInsecure(), channelOptions(address)),
+        client: new TeacherClient(
+          address,
+          options.credentials ?? credentials.createInsecure(),
+          channelOptions(address),
+        ),
         ready: false,
         lanes: [],
       };
@@ -268,7 +280,9 @@ export class TeacherPool {
   }
 
   private openLane(lane: Lane): void {
-    const call = lane.endpoint.client.predictStream();
+    const metadata = new Metadata();
+    if (this.token !== undefined) metadata.set('authorization', `Bearer ${this.token}`);
+    const call = lane.endpoint.client.predictStream(metadata);
     const stream: OpenedStream = { call, pending: new Map(), done: false };
     lane.stream = stream;
     lane.state = 'open';

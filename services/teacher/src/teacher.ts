@@ -2,7 +2,15 @@ import { EventEmitter, once } from 'node:events';
 
 import { TeacherService } from '@noisystudent/proto';
 import { fileTeacherSource, openRegistry, type TeacherSource } from '@noisystudent/registry';
-import { connectNats, startGrpcServer, startMetricsServer, type Logger } from '@noisystudent/runtime';
+import {
+  connectNats,
+  grpcSecurity,
+  refusalCounter,
+  startGrpcServer,
+  startMetricsServer,
+  type Logger,
+} from '@noisystudent/runtime';
+import type { Role } from '@noisystudent/core';
 import type { NatsConnection } from 'nats';
 
 import type { TeacherConfig } from './config.js';
@@ -19,6 +27,13 @@ export interface TeacherEvents {
 }
 
 export const TEACHER_SERVICE_NAME = 'noisystudent.v1.Teacher';
+
+/** The roles a token needs per RPC (with tokens configured; `admin` may call anything). */
+export const TEACHER_ROLES: Record<string, readonly Role[]> = {
+  Predict: ['predict'],
+  PredictStream: ['predict'],
+  GetModelInfo: ['predict', 'read'],
+};
 
 /** A running teacher service; `stop()` shuts it down gracefully. */
 export interface Teacher {
@@ -43,6 +58,8 @@ export interface Teacher {
  * file (`modelFile`) or the registry's teacher pointer, followed for hot swaps.
  */
 export async function startTeacher(config: TeacherConfig, log: Logger): Promise<Teacher> {
+  // TLS files, tokens and the loopback rule first: a bad setting stops the start before it opens anything.
+  const security = await grpcSecurity(config);
   const metrics = new TeacherMetrics();
   // The native kernels' OpenMP threads share the cores with the gRPC thread (and, on small
   // machines, with the callers): spinning while they wait for work starves it. Measured with
@@ -74,11 +91,12 @@ export async function startTeacher(config: TeacherConfig, log: Logger): Promise<
     queuedImages: () => predictor.batcher.queuedImageCount,
     tensors: async () => (await host.memory()).numTensors,
   });
-
   const grpc = await startGrpcServer(
     {
       host: config.host,
       port: config.port,
+      security,
+      onRefused: refusalCounter(metrics.registry, 'teacher'),
       maxReceiveMessageBytes: config.maxMessageBytes,
       maxSendMessageBytes: config.maxMessageBytes,
       keepaliveTimeMs: config.keepaliveTimeMs,
@@ -87,6 +105,7 @@ export async function startTeacher(config: TeacherConfig, log: Logger): Promise<
       {
         name: TEACHER_SERVICE_NAME,
         definition: TeacherService,
+        roles: TEACHER_ROLES,
         implementation: teacherHandlers({
           predictor,
           slot,
@@ -98,7 +117,10 @@ export async function startTeacher(config: TeacherConfig, log: Logger): Promise<
     ],
   );
   const metricsServer = await startMetricsServer(metrics.registry, config.host, config.metricsPort);
-  log.info({ port: grpc.port, metricsPort: metricsServer.port }, 'teacher listening (NOT_SERVING until a model loads)');
+  log.info(
+    { port: grpc.port, metricsPort: metricsServer.port, security: security.summary },
+    'teacher listening (NOT_SERVING until a model loads)',
+  );
 
   slot.onSwitch((model) => {
     metrics.setServing(model.version);

@@ -17,6 +17,8 @@ import { openRegistry, type Registry, type TeacherRecord } from '@noisystudent/r
 import {
   connectNats,
   ensureShardsStream,
+  grpcSecurity,
+  refusalCounter,
   startGrpcServer,
   startMetricsServer,
   type Logger,
@@ -54,6 +56,8 @@ export interface Trainer {
  * noised student when a round is due, evaluate, promote by compare-and-set, record, repeat.
  */
 export async function startTrainer(config: TrainerConfig, log: Logger): Promise<Trainer> {
+  // TLS files, tokens and the loopback rule first: a bad setting stops the start before it opens anything.
+  const security = await grpcSecurity(config);
   const names = natsNames(config.prefix);
   const trigger = roundTrigger(config);
   const experiment = experimentConfig(config);
@@ -84,16 +88,23 @@ export async function startTrainer(config: TrainerConfig, log: Logger): Promise<
     const store = await RoundStore.open(config.stateDir);
     const metrics = new TrainerMetrics();
     const status = GetStatusResponse.create({ phase: TrainerPhase.COLLECTING });
-    const grpc = await startGrpcServer({ host: config.host, port: config.port }, [
-      {
-        name: TRAINER_SERVICE_NAME,
-        definition: TrainerService,
-        implementation: trainerHandlers({ status: () => ({ ...status }), rounds: () => store.finished }),
-      },
-    ]);
+    const grpc = await startGrpcServer(
+      { host: config.host, port: config.port, security, onRefused: refusalCounter(metrics.registry, 'trainer') },
+      [
+        {
+          name: TRAINER_SERVICE_NAME,
+          definition: TrainerService,
+          roles: { GetStatus: ['read'], ListRounds: ['read'] },
+          implementation: trainerHandlers({ status: () => ({ ...status }), rounds: () => store.finished }),
+        },
+      ],
+    );
     const metricsServer = await startMetricsServer(metrics.registry, config.host, config.metricsPort);
     grpc.setServing('SERVING');
-    log.info({ port: grpc.port, metricsPort: metricsServer.port, stateDir: config.stateDir }, 'trainer listening');
+    log.info(
+      { port: grpc.port, metricsPort: metricsServer.port, stateDir: config.stateDir, security: security.summary },
+      'trainer listening',
+    );
 
     const work = new WorkLoop(config, experiment, trigger, {
       ml,

@@ -3,11 +3,11 @@
 // stored before comes back as duplicates (nothing is stored twice).
 import { relative } from 'node:path';
 
-import { connectLabeler, type IngestSummary } from '@noisystudent/client';
+import { connectLabeler, type ConnectOptions, type IngestSummary } from '@noisystudent/client';
 import type { Command } from 'commander';
 
 import { CliError, EXIT } from '../cli-error.js';
-import { makeOutput, parseCount, resolveAddresses, type GlobalOptions } from '../context.js';
+import { makeOutput, parseCount, resolveAddresses, target, type GlobalOptions } from '../context.js';
 import { datasetImages, type DatasetSplitName } from '../dataset-images.js';
 import { imageFiles } from '../image-files.js';
 import { bar, count, duration } from '../view/format.js';
@@ -30,7 +30,7 @@ export interface IngestItem {
 
 /** Streams `items` into the labeler at `address` with a live progress line on stderr. */
 export async function ingestWithProgress(
-  address: string,
+  address: string | ConnectOptions,
   items: IngestItem[],
   options: { window: number; view?: LiveView; label?: string },
 ): Promise<IngestSummary> {
@@ -112,7 +112,7 @@ export function registerIngest(program: Command): void {
         }
         if (items.length === 0) throw new CliError(`no PNG or JPEG files in ${paths.join(', ')}`, EXIT.usage);
       }
-      const { labeler } = await resolveAddresses(global);
+      const labeler = target(await resolveAddresses(global), 'labeler');
       const summary = await ingestWithProgress(labeler, items, { window: parseCount('--window', flags.window, 1) });
       out.result(summary, () => {
         out.line(

@@ -3,7 +3,7 @@ import { connectTeacher } from '@noisystudent/client';
 import type { Command } from 'commander';
 
 import { CliError, EXIT } from '../cli-error.js';
-import { makeOutput, parseCount, resolveAddresses, type GlobalOptions } from '../context.js';
+import { makeOutput, parseCount, resolveAddresses, target, type GlobalOptions } from '../context.js';
 import { imageFiles } from '../image-files.js';
 import { percent, table } from '../view/format.js';
 
@@ -22,8 +22,7 @@ export function registerPredict(program: Command): void {
       const files: string[] = [];
       for await (const file of imageFiles(paths)) files.push(file);
       if (files.length === 0) throw new CliError(`no PNG or JPEG files in ${paths.join(', ')}`, EXIT.usage);
-      const { teacher: address } = await resolveAddresses(global);
-      const teacher = connectTeacher(address);
+      const teacher = connectTeacher(target(await resolveAddresses(global), 'teacher'));
       const results: Array<{
         file: string;
         modelVersion: string;
@@ -60,7 +59,7 @@ export function registerPredict(program: Command): void {
             ]),
           ]),
         );
-        out.line(`model ${results[0]?.modelVersion ?? '?'} at ${address}`);
+        out.line(`model ${results[0]?.modelVersion ?? '?'} at ${teacher.address}`);
       });
     });
 }

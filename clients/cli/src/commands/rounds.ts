@@ -2,7 +2,7 @@
 import { connectTrainer, type Round, type TrainerConnection } from '@noisystudent/client';
 import type { Command } from 'commander';
 
-import { makeOutput, parseCount, resolveAddresses, type GlobalOptions } from '../context.js';
+import { makeOutput, parseCount, resolveAddresses, target, type GlobalOptions } from '../context.js';
 import { count, duration, percent, table } from '../view/format.js';
 
 const accuracy = (metrics: { top1Accuracy: number } | undefined): string =>
@@ -51,8 +51,7 @@ export function registerRounds(program: Command): void {
     .action(async (flags: { limit: string }, command: Command) => {
       const global = command.optsWithGlobals<GlobalOptions>();
       const out = makeOutput(global.json);
-      const { trainer: address } = await resolveAddresses(global);
-      const trainer = connectTrainer(address);
+      const trainer = connectTrainer(target(await resolveAddresses(global), 'trainer'));
       try {
         const rounds = await roundsOldestFirst(trainer, parseCount('--limit', flags.limit));
         out.result(rounds, () => {

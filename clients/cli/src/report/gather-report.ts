@@ -1,7 +1,7 @@
 // Gathers a Report from a running stack: the trainer's rounds, the registry's promotions, the
 // labeler's counts, pseudo-labeled samples from the shards, and the served teacher measured
 // through Predict on labeled test images.
-import { connectLabeler, connectTeacher, connectTrainer, type Round } from '@noisystudent/client';
+import { connectLabeler, connectTeacher, connectTrainer, type ConnectOptions, type Round } from '@noisystudent/client';
 import { natsNames, shardSubject } from '@noisystudent/core';
 import { Dtype, Shard, type EvaluationMetrics, type Image, type NoiseConfig } from '@noisystudent/proto';
 import { openRegistry } from '@noisystudent/registry';
@@ -9,7 +9,7 @@ import { connect } from 'nats';
 
 import { CliError, EXIT } from '../cli-error.js';
 import { roundsOldestFirst } from '../commands/rounds.js';
-import type { Addresses } from '../context.js';
+import { target, type Addresses } from '../context.js';
 import type { DatasetImage } from '../dataset-images.js';
 import { encodeGrayscalePng } from './grayscale-png.js';
 import type {
@@ -66,7 +66,7 @@ function reportRound(round: Round): ReportRound {
 
 /** The served teacher through PredictStream: accuracy, per class, and the confusion matrix. */
 export async function measureServed(
-  address: string,
+  address: string | ConnectOptions,
   images: DatasetImage[],
   classes: number,
 ): Promise<ReportServedModel> {
@@ -107,9 +107,9 @@ export async function measureServed(
 
 export async function gatherReport(addresses: Addresses, options: GatherOptions): Promise<Report> {
   const say = options.say ?? (() => {});
-  const trainer = connectTrainer(addresses.trainer);
-  const labeler = connectLabeler(addresses.labeler);
-  const teacher = connectTeacher(addresses.teacher);
+  const trainer = connectTrainer(target(addresses, 'trainer'));
+  const labeler = connectLabeler(target(addresses, 'labeler'));
+  const teacher = connectTeacher(target(addresses, 'teacher'));
   let nats;
   try {
     nats = await connect({ servers: addresses.natsUrl.split(','), name: 'nsctl-report', timeout: 3_000 });
@@ -167,7 +167,7 @@ export async function gatherReport(addresses: Addresses, options: GatherOptions)
     let served: ReportServedModel | undefined;
     if (options.testImages.length > 0) {
       say(`report: ${options.testImages.length} test images through Predict`);
-      served = await measureServed(addresses.teacher, options.testImages, classNames.length);
+      served = await measureServed(target(addresses, 'teacher'), options.testImages, classNames.length);
     }
     const last = rounds[rounds.length - 1]?.studentTraining;
     if (last?.noise !== undefined) {

@@ -1,0 +1,148 @@
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+
+import { ServerCredentials } from '@grpc/grpc-js';
+import { isNsError } from '@noisystudent/core';
+import { Counter, type Registry } from 'prom-client';
+
+import { TokenTable } from '@noisystudent/core';
+
+import type { Refusal } from './auth.js';
+import { ConfigError, flagName } from './config.js';
+
+/** The settings of `serviceSettings` that decide who may call a service. */
+export interface SecuritySettings {
+  host: string;
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
+  tlsClientCa?: string | undefined;
+  tokensFile?: string | undefined;
+  tokens?: string | undefined;
+  insecure: boolean;
+}
+
+/** How a gRPC server is reached: its credentials, and the callers it accepts (undefined: unchecked). */
+export interface GrpcSecurity {
+  credentials: ServerCredentials;
+  tokens: TokenTable | undefined;
+  /** For the start-up log line, e.g. "TLS with client certificates, 3 tokens". */
+  summary: string;
+}
+
+/** True for an address only this machine reaches: 127.0.0.0/8, ::1, localhost. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost' || host === '::1') return true;
+  return isIP(host) === 4 && host.startsWith('127.');
+}
+
+/**
+ * Reads the TLS files and the tokens the settings name, and refuses a server anyone on the
+ * network could call unchecked: off loopback, plaintext or no tokens need `--insecure`. Every
+ * problem is a ConfigError naming the setting.
+ */
+export async function grpcSecurity(settings: SecuritySettings): Promise<GrpcSecurity> {
+  const { tlsCert, tlsKey, tlsClientCa } = settings;
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    throw new ConfigError(`${flagName('tlsCert')} and ${flagName('tlsKey')} go together: give both or neither`);
+  }
+  if (tlsClientCa !== undefined && tlsCert === undefined) {
+    throw new ConfigError(`${flagName('tlsClientCa')} needs ${flagName('tlsCert')} and ${flagName('tlsKey')}`);
+  }
+  let credentials = ServerCredentials.createInsecure();
+  if (tlsCert !== undefined && tlsKey !== undefined) {
+    const [cert, key, ca] = await Promise.all([
+      readSetting('tlsCert', tlsCert),
+      readSetting('tlsKey', tlsKey),
+      tlsClientCa === undefined ? undefined : readSetting('tlsClientCa', tlsClientCa),
+    ]);
+    checkPem(cert, key, ca);
+    credentials = ServerCredentials.createSsl(ca ?? null, [{ cert_chain: cert, private_key: key }], ca !== undefined);
+  }
+
+  if (settings.tokensFile !== undefined && settings.tokens !== undefined) {
+    throw new ConfigError(`${flagName('tokensFile')} and ${flagName('tokens')}: give one of them`);
+  }
+  let tokens: TokenTable | undefined;
+  try {
+    if (settings.tokensFile !== undefined) {
+      tokens = TokenTable.parse(
+        (await readSetting('tokensFile', settings.tokensFile)).toString('utf8'),
+        settings.tokensFile,
+      );
+    } else if (settings.tokens !== undefined) {
+      tokens = TokenTable.parse(settings.tokens.replaceAll(';', '\n'), flagName('tokens'));
+    }
+  } catch (error) {
+    if (isNsError(error)) throw new ConfigError(`tokens: ${error.message}`);
+    throw error;
+  }
+
+  const tls = tlsCert !== undefined;
+  if (!isLoopback(settings.host) && !settings.insecure) {
+    const missing = [
+      ...(tls ? [] : [`TLS (${flagName('tlsCert')} and ${flagName('tlsKey')})`]),
+      ...(tokens !== undefined ? [] : [`tokens (${flagName('tokensFile')} or ${flagName('tokens')})`]),
+    ];
+    if (missing.length > 0) {
+      throw new ConfigError(
+        `${flagName('host')} ${settings.host} is reachable from other machines, and this service has no ${missing.join(' and no ')}: ` +
+          `give ${missing.length > 1 ? 'them' : 'it'}, listen on 127.0.0.1, or pass ${flagName('insecure')} to serve it anyway`,
+      );
+    }
+  }
+  const summary = [
+    tls ? (tlsClientCa !== undefined ? 'TLS with client certificates' : 'TLS') : 'plaintext',
+    tokens === undefined
+      ? 'calls unchecked'
+      : `${tokens.entries.length} token${tokens.entries.length === 1 ? '' : 's'}`,
+  ].join(', ');
+  return { credentials, tokens, summary };
+}
+
+/** Parses the PEM files here, so that a wrong one stops the start naming it (grpc-js would fail at the first handshake). */
+function checkPem(cert: Buffer, key: Buffer, ca: Buffer | undefined): void {
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(cert);
+  } catch (error) {
+    throw new ConfigError(`${flagName('tlsCert')}: expected a PEM certificate (${String(error)})`);
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch (error) {
+    throw new ConfigError(`${flagName('tlsKey')}: expected a PEM private key (${String(error)})`);
+  }
+  if (!certificate.checkPrivateKey(privateKey)) {
+    throw new ConfigError(`${flagName('tlsKey')}: is not the key of the certificate in ${flagName('tlsCert')}`);
+  }
+  if (ca !== undefined) {
+    try {
+      new X509Certificate(ca);
+    } catch (error) {
+      throw new ConfigError(`${flagName('tlsClientCa')}: expected PEM CA certificates (${String(error)})`);
+    }
+  }
+}
+
+async function readSetting(key: string, path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    throw new ConfigError(
+      `${flagName(key)} ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    );
+  }
+}
+
+/** `<prefix>_calls_refused_total{method, reason}` in `registry`, and the callback that counts into it. */
+export function refusalCounter(registry: Registry, prefix: string): (method: string, refusal: Refusal) => void {
+  const counter = new Counter({
+    name: `${prefix}_calls_refused_total`,
+    help: 'Calls refused before they ran: no or unknown token (unauthenticated), or a token without the role (permission_denied).',
+    labelNames: ['method', 'reason'] as const,
+    registers: [registry],
+  });
+  return (method, refusal) => counter.inc({ method, reason: refusal });
+}
