@@ -2,7 +2,8 @@
 // service in this container on loopback and exits 0 only when it answers SERVING. No network
 // beyond 127.0.0.1 and nothing outside node_modules.
 //   node deploy/docker/healthcheck.mjs [port]
-// Without a port it asks the service whose NS_<SERVICE>_PORT is set, else each default gRPC
+// Without a port it asks the service whose NS_<SERVICE>_HEALTH_PORT (its plaintext health-only
+// port, set when the gRPC port serves TLS) or NS_<SERVICE>_PORT is set, else each default gRPC
 // port (teacher 50051, labeler 50052, trainer 50053): one image runs any of the three.
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
@@ -14,7 +15,7 @@ const DEFAULT_PORTS = { TEACHER: 50051, LABELER: 50052, TRAINER: 50053 };
 function candidatePorts() {
   if (process.argv[2] !== undefined) return [Number(process.argv[2])];
   const configured = Object.keys(DEFAULT_PORTS)
-    .map((service) => process.env[`NS_${service}_PORT`])
+    .map((service) => process.env[`NS_${service}_HEALTH_PORT`] || process.env[`NS_${service}_PORT`])
     .filter((port) => port !== undefined && port !== '');
   return configured.length > 0 ? configured.map(Number) : Object.values(DEFAULT_PORTS);
 }

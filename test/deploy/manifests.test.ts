@@ -27,7 +27,10 @@ interface ServiceSpec {
   flags: Set<string>;
   main: string;
   /** The config a container would start with, from its flags and environment (throws on a bad value). */
-  parse(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): { port: number; metricsPort: number };
+  parse(
+    flags: Record<string, unknown>,
+    env: NodeJS.ProcessEnv,
+  ): { port: number; metricsPort: number; healthPort?: number };
 }
 
 function serviceSpec(
@@ -189,7 +192,7 @@ describe.each(OVERLAYS)('deploy/k8s/overlays/%s', (overlay) => {
     }
   });
 
-  it('opens the ports the services listen on, probes gRPC health on the gRPC port and scrapes /metrics', () => {
+  it('opens the ports the services listen on, probes gRPC health on the health port and scrapes /metrics', () => {
     expect(workloads.map((object) => serviceOf(containersOf(object)[0] ?? {})[0]).sort()).toEqual([
       'labeler',
       'teacher',
@@ -203,8 +206,10 @@ describe.each(OVERLAYS)('deploy/k8s/overlays/%s', (overlay) => {
       expect(ports, name).toEqual([
         { name: 'grpc', containerPort: config.port },
         { name: 'metrics', containerPort: config.metricsPort },
+        { name: 'health', containerPort: config.healthPort },
       ]);
-      expect(container['readinessProbe'], name).toMatchObject({ grpc: { port: config.port } });
+      // The gRPC port serves TLS, which Kubernetes' gRPC probes cannot speak: they ask the health port.
+      expect(container['readinessProbe'], name).toMatchObject({ grpc: { port: config.healthPort } });
       const liveness = container['livenessProbe'] as { httpGet?: { path: string; port: unknown } };
       expect(liveness.httpGet?.path).toBe('/metrics');
       expect(portNumber(container, liveness.httpGet?.port)).toBe(config.metricsPort);
@@ -224,6 +229,39 @@ describe.each(OVERLAYS)('deploy/k8s/overlays/%s', (overlay) => {
       expect((service['spec'] as { selector: Record<string, string> }).selector).toEqual(
         (workload['spec'] as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels,
       );
+    }
+  });
+
+  it('starts every service off loopback with TLS and tokens, every file it reads in a mounted Secret', () => {
+    const volumes = (workload: KubeObject): Record<string, { secret?: { secretName: string } }> =>
+      Object.fromEntries(
+        (
+          (
+            workload['spec'] as {
+              template: { spec: { volumes?: Array<{ name: string; secret?: { secretName: string } }> } };
+            }
+          ).template.spec.volumes ?? []
+        ).map((volume) => [volume.name, volume]),
+      );
+    for (const workload of workloads) {
+      const container = containersOf(workload)[0] ?? {};
+      const [name, spec] = serviceOf(container);
+      const config = spec.parse(flagsOf(container, spec), envOf(container, objects)) as Record<string, unknown>;
+      expect(config['host'], name).toBe('0.0.0.0');
+      expect(config['insecure'], name).toBe(false);
+      const files = ['tlsCert', 'tlsKey', 'tokensFile', 'teacherTlsCa', 'teacherTokenFile'].flatMap((key) =>
+        typeof config[key] === 'string' ? [[key, config[key] as string] as const] : [],
+      );
+      expect(
+        files.map(([key]) => key),
+        name,
+      ).toEqual(expect.arrayContaining(['tlsCert', 'tlsKey', 'tokensFile']));
+      const mounts = (container['volumeMounts'] as Array<{ name: string; mountPath: string }> | undefined) ?? [];
+      for (const [key, path] of files) {
+        const mount = mounts.find((entry) => path.startsWith(`${entry.mountPath}/`));
+        expect(mount, `${name} ${key} ${path}: under a volume mount`).toBeDefined();
+        expect(volumes(workload)[mount?.name ?? '']?.secret, `${name} ${key}: from a Secret`).toBeDefined();
+      }
     }
   });
 

@@ -12,6 +12,7 @@ import { makeCertificates } from '../../../test/support/certificates.js';
 import { newToken } from '@noisystudent/core';
 
 import { startGrpcServer } from './grpc-server.js';
+import { HealthClient } from './health-client.js';
 import { grpcSecurity, isLoopback, type SecuritySettings } from './grpc-security.js';
 
 let directory: string;
@@ -98,9 +99,9 @@ describe('grpcSecurity', () => {
     expect((await grpcSecurity({ ...base, tokens: two })).summary).toBe('plaintext, 2 tokens');
   });
 
-  it('serves TLS: a plaintext client is refused, one trusting the CA is answered', async () => {
+  it('serves TLS: a plaintext client is refused, one trusting the CA is answered, probes use the health port', async () => {
     const security = await grpcSecurity({ ...base, tlsCert: file('server.crt'), tlsKey: file('server.key') });
-    const server = await startGrpcServer({ port: 0, security }, [
+    const server = await startGrpcServer({ port: 0, security, healthPort: 0 }, [
       {
         name: 'noisystudent.v1.Trainer',
         definition: TrainerService,
@@ -121,10 +122,17 @@ describe('grpcSecurity', () => {
           resolve(error?.code ?? status.OK),
         ),
       );
+    // Probes that cannot speak TLS ask the plaintext health-only port.
+    const probe = new HealthClient(`127.0.0.1:${server.healthPort ?? 0}`);
     try {
       expect(await call(plaintext)).toBe(status.UNAVAILABLE);
       expect(await call(trusting)).toBe(status.OK);
+      expect(await probe.check('')).toBe('NOT_SERVING');
+      server.setServing('SERVING');
+      expect(await probe.check('')).toBe('SERVING');
+      expect(await probe.check('noisystudent.v1.Trainer')).toBe('SERVING');
     } finally {
+      probe.close();
       plaintext.close();
       trusting.close();
       server.server.forceShutdown();

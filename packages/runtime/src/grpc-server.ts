@@ -26,6 +26,11 @@ export interface GrpcServerOptions {
   security?: GrpcSecurity;
   /** Told of every call refused for its token (metrics; `refusalCounter`). */
   onRefused?: (method: string, refusal: Refusal) => void;
+  /**
+   * Also serve the health service alone, plaintext, on this port (0: any free one): for
+   * probes that cannot speak TLS (Kubernetes' gRPC probes). @default none
+   */
+  healthPort?: number;
 }
 
 export interface ServiceRegistration {
@@ -44,6 +49,8 @@ export interface ServiceRegistration {
 export interface GrpcServer {
   server: Server;
   port: number;
+  /** The plaintext health-only port, when asked for. */
+  healthPort?: number;
   /** Sets one service's health and the overall (`''`) status with it. */
   setServing(status: ServingStatus): void;
   /** Stops accepting calls and waits for running ones, up to `timeoutMs`; then cancels the rest. */
@@ -87,32 +94,52 @@ export async function startGrpcServer(
   health.addToServer(server);
   new ReflectionService(loadSync([...PROTO_FILES, healthProtoPath], { includeDirs: [PROTO_DIR] })).addToServer(server);
   const host = options.host ?? '127.0.0.1';
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(
-      `${host.includes(':') ? `[${host}]` : host}:${options.port}`,
-      options.security?.credentials ?? ServerCredentials.createInsecure(),
-      (error, bound) =>
-        error === null
-          ? resolve(bound)
-          : reject(new Error(`listen ${host}:${options.port}: ${error.message}`, { cause: error })),
-    );
-  });
+  const port = await bind(
+    server,
+    host,
+    options.port,
+    options.security?.credentials ?? ServerCredentials.createInsecure(),
+  );
+  let healthServer: Server | undefined;
+  let healthPort: number | undefined;
+  if (options.healthPort !== undefined) {
+    healthServer = new Server();
+    health.addToServer(healthServer);
+    healthPort = await bind(healthServer, host, options.healthPort, ServerCredentials.createInsecure());
+  }
+  const servers = healthServer === undefined ? [server] : [server, healthServer];
   return {
     server,
     port,
+    ...(healthPort === undefined ? {} : { healthPort }),
     setServing: (status) => {
       for (const name of names) health.setStatus(name, status);
     },
-    shutdown: (timeoutMs) =>
-      new Promise((resolve) => {
-        const timer = setTimeout(() => {
-          server.forceShutdown();
-          resolve('forced');
-        }, timeoutMs);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve('graceful');
-        });
-      }),
+    shutdown: async (timeoutMs) => {
+      const outcomes = await Promise.all(servers.map((each) => shutdownOne(each, timeoutMs)));
+      return outcomes.includes('forced') ? 'forced' : 'graceful';
+    },
   };
+}
+
+function bind(server: Server, host: string, port: number, credentials: ServerCredentials): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, credentials, (error, bound) =>
+      error === null ? resolve(bound) : reject(new Error(`listen ${host}:${port}: ${error.message}`, { cause: error })),
+    );
+  });
+}
+
+/** Stops accepting calls and waits for running ones, up to `timeoutMs`; then cancels the rest. */
+function shutdownOne(server: Server, timeoutMs: number): Promise<'graceful' | 'forced'> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve('forced');
+    }, timeoutMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve('graceful');
+    });
+  });
 }

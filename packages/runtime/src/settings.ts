@@ -70,6 +70,15 @@ export const serviceSettings = {
     .min(1)
     .optional()
     .describe('the same lines inline, separated by newlines or ";" (for a variable filled from a secret)'),
+  healthPort: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(65_535)
+    .optional()
+    .describe(
+      'also serve gRPC health alone, plaintext, on this port: for probes that cannot speak TLS (Kubernetes gRPC probes)',
+    ),
   insecure: z
     .stringbool()
     .default(false)

@@ -131,6 +131,7 @@ export async function startLabeler(config: LabelerConfig, log: Logger): Promise<
       port: config.port,
       security,
       onRefused: refusalCounter(metrics.registry, 'labeler'),
+      ...(config.healthPort === undefined ? {} : { healthPort: config.healthPort }),
       maxReceiveMessageBytes: config.maxMessageBytes,
       maxSendMessageBytes: config.maxMessageBytes,
     },
@@ -167,7 +168,13 @@ export async function startLabeler(config: LabelerConfig, log: Logger): Promise<
   grpc.setServing('SERVING');
   follower.start();
   log.info(
-    { port: grpc.port, metricsPort: metricsServer.port, teachers: config.teachers, security: security.summary },
+    {
+      port: grpc.port,
+      metricsPort: metricsServer.port,
+      teachers: config.teachers,
+      security: security.summary,
+      healthPort: grpc.healthPort,
+    },
     'labeler listening',
   );
 

@@ -97,6 +97,7 @@ export async function startTeacher(config: TeacherConfig, log: Logger): Promise<
       port: config.port,
       security,
       onRefused: refusalCounter(metrics.registry, 'teacher'),
+      ...(config.healthPort === undefined ? {} : { healthPort: config.healthPort }),
       maxReceiveMessageBytes: config.maxMessageBytes,
       maxSendMessageBytes: config.maxMessageBytes,
       keepaliveTimeMs: config.keepaliveTimeMs,
@@ -118,7 +119,7 @@ export async function startTeacher(config: TeacherConfig, log: Logger): Promise<
   );
   const metricsServer = await startMetricsServer(metrics.registry, config.host, config.metricsPort);
   log.info(
-    { port: grpc.port, metricsPort: metricsServer.port, security: security.summary },
+    { port: grpc.port, metricsPort: metricsServer.port, security: security.summary, healthPort: grpc.healthPort },
     'teacher listening (NOT_SERVING until a model loads)',
   );
 

@@ -89,7 +89,13 @@ export async function startTrainer(config: TrainerConfig, log: Logger): Promise<
     const metrics = new TrainerMetrics();
     const status = GetStatusResponse.create({ phase: TrainerPhase.COLLECTING });
     const grpc = await startGrpcServer(
-      { host: config.host, port: config.port, security, onRefused: refusalCounter(metrics.registry, 'trainer') },
+      {
+        host: config.host,
+        port: config.port,
+        security,
+        onRefused: refusalCounter(metrics.registry, 'trainer'),
+        ...(config.healthPort === undefined ? {} : { healthPort: config.healthPort }),
+      },
       [
         {
           name: TRAINER_SERVICE_NAME,
@@ -102,7 +108,13 @@ export async function startTrainer(config: TrainerConfig, log: Logger): Promise<
     const metricsServer = await startMetricsServer(metrics.registry, config.host, config.metricsPort);
     grpc.setServing('SERVING');
     log.info(
-      { port: grpc.port, metricsPort: metricsServer.port, stateDir: config.stateDir, security: security.summary },
+      {
+        port: grpc.port,
+        metricsPort: metricsServer.port,
+        stateDir: config.stateDir,
+        security: security.summary,
+        healthPort: grpc.healthPort,
+      },
       'trainer listening',
     );
 
