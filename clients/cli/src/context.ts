@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 
 import type { ConnectOptions } from '@noisystudent/client';
+import { connect, type NatsConnection } from 'nats';
 
 import { CliError, EXIT } from './cli-error.js';
 import { DEFAULT_PORTS, readStack, type ServiceName, type StackFile } from './stack.js';
@@ -17,6 +18,8 @@ export interface GlobalOptions {
   natsUrl?: string;
   prefix?: string;
   tokenFile?: string;
+  natsUser?: string;
+  natsPasswordFile?: string;
 }
 
 export const DEFAULT_DATA_DIR = '.noisystudent';
@@ -27,6 +30,9 @@ export interface Addresses {
   trainer: string;
   natsUrl: string;
   prefix: string;
+  /** The NATS login (the stack's admin user, or --nats-user and --nats-password-file). */
+  natsUser?: string;
+  natsPasswordFile?: string;
   /** The bearer token for services started with tokens (--token-file, else NS_TOKEN). */
   token?: string;
   /** The stack these came from, when nsctl started it. */
@@ -36,6 +42,66 @@ export interface Addresses {
 /** How to reach `service`: its address and the token, for connectTeacher/Labeler/Trainer. */
 export function target(addresses: Addresses, service: ServiceName): ConnectOptions {
   return { address: addresses[service], ...(addresses.token === undefined ? {} : { token: addresses.token }) };
+}
+
+function natsLoginOf(
+  options: GlobalOptions,
+  stack: StackFile | undefined,
+): { natsUser?: string; natsPasswordFile?: string } {
+  if (options.natsUser !== undefined) {
+    return {
+      natsUser: options.natsUser,
+      ...(options.natsPasswordFile ? { natsPasswordFile: options.natsPasswordFile } : {}),
+    };
+  }
+  // The stack's own login only when talking to the stack's NATS.
+  if (options.natsUrl === undefined && stack?.nats.user !== undefined && stack.nats.passwordFile !== undefined) {
+    return { natsUser: stack.nats.user, natsPasswordFile: stack.nats.passwordFile };
+  }
+  return {};
+}
+
+/** A NATS connection for the registry and the shards, with the login of `addresses`; errors say what to do. */
+export async function connectStackNats(addresses: Addresses, name: string): Promise<NatsConnection> {
+  const servers = addresses.natsUrl.split(',').map((url) => url.trim());
+  const login = await natsLogin(addresses);
+  try {
+    return await connect({ servers, name, timeout: 3_000, ...login });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    if (/authori[sz]ation/i.test(reason)) {
+      throw new CliError(
+        `NATS at ${servers.join(', ')} refused the login${login.user === undefined ? ' (none given)' : ` of user ${login.user}`}: give --nats-user and --nats-password-file (nsctl up keeps the admin login in <data>/secrets)`,
+        EXIT.refused,
+        { cause: error },
+      );
+    }
+    throw new CliError(
+      `no NATS at ${servers.join(', ')} (${reason}): run \`nsctl up\`, or give --nats-url`,
+      EXIT.unavailable,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+/** nats.js options for the NATS login of `addresses` (none: connect without a user). */
+async function natsLogin(addresses: Addresses): Promise<{ user?: string; pass?: string }> {
+  if (addresses.natsUser === undefined) return {};
+  if (addresses.natsPasswordFile === undefined) {
+    throw new CliError(`--nats-user ${addresses.natsUser}: give --nats-password-file`, EXIT.usage);
+  }
+  let text: string;
+  try {
+    text = await readFile(addresses.natsPasswordFile, 'utf8');
+  } catch (error) {
+    throw new CliError(
+      `--nats-password-file ${addresses.natsPasswordFile}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+      EXIT.usage,
+    );
+  }
+  return { user: addresses.natsUser, pass: text.split('\n')[0]?.trim() ?? '' };
 }
 
 /** The token from --token-file (its first line), else the NS_TOKEN variable. */
@@ -69,6 +135,7 @@ export async function resolveAddresses(options: GlobalOptions): Promise<Addresse
     trainer: options.trainer ?? fromStack('trainer') ?? `127.0.0.1:${DEFAULT_PORTS.trainer.grpc}`,
     natsUrl: options.natsUrl ?? stack?.nats.url ?? `nats://127.0.0.1:${DEFAULT_PORTS.nats}`,
     prefix: options.prefix ?? stack?.prefix ?? 'ns',
+    ...natsLoginOf(options, stack),
     ...(token === undefined ? {} : { token }),
     ...(stack === undefined ? {} : { stack }),
   };

@@ -40,6 +40,8 @@ const program = new Command('nsctl')
     'NATS (registry), comma-separated (default: the stack from --data, else nats://127.0.0.1:4222)',
   )
   .option('--prefix <prefix>', "prefix of the NATS names (default: the stack's, else ns)")
+  .option('--nats-user <user>', "NATS user for the registry (default: the stack's admin user)")
+  .option('--nats-password-file <file>', 'a file whose first line is the password of --nats-user')
   .option(
     '--token-file <file>',
     'a file whose first line is the token for services started with tokens (else the NS_TOKEN variable)',

@@ -1,7 +1,7 @@
 // nsctl as a user runs it: the built bin in its own process, against a stack it starts itself.
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -253,6 +253,24 @@ describe('nsctl demo at a tiny size, then every command on the stack it kept', (
     expect(push.code, push.stderr).toBe(0);
     const history = json<Array<{ version: string }>>(await nsctl(at('--json', 'models', 'history')));
     expect(history.map((p) => p.version)).toEqual(['v1', 'v2', 'v1', 'v2']);
+  });
+
+  it("guards the stack's NATS: no login is refused, a service's user cannot act as admin", async () => {
+    const stack = JSON.parse(await readFile(join(stackDir, 'stack.json'), 'utf8')) as { nats: { url: string } };
+    const secrets = join(stackDir, 'secrets');
+    for (const user of ['admin', 'teacher', 'labeler', 'trainer']) {
+      expect((await stat(join(secrets, `nats-${user}.password`))).mode & 0o777, user).toBe(0o600);
+    }
+    const refused = await nsctl(at('--nats-url', stack.nats.url, 'models', 'ls'));
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toContain('refused the login (none given): give --nats-user and --nats-password-file');
+    // The labeler's user reads the registry but may not promote.
+    const asLabeler = (...args: string[]): string[] =>
+      at('--nats-user', 'labeler', '--nats-password-file', join(secrets, 'nats-labeler.password'), ...args);
+    expect((await nsctl(asLabeler('models', 'ls'))).code).toBe(0);
+    const promote = await nsctl(asLabeler('models', 'promote', 'v1'));
+    expect(promote.code).not.toBe(0);
+    expect(promote.stderr).toMatch(/permission/i);
   });
 
   it('down stops every process and keeps the data', async () => {

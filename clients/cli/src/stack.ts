@@ -2,11 +2,14 @@
 // trainer, teacher and labeler, each a detached process logging to <data>/logs, described by
 // <data>/stack.json so that every later nsctl command finds them.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { natsAuthorizationConfig, NATS_USERS, type NatsUser } from '@noisystudent/core';
 
 import { CliError, EXIT } from './cli-error.js';
 
@@ -35,7 +38,8 @@ export interface StackFile {
   dataDir: string;
   startedAt: string;
   prefix: string;
-  nats: StackProcess & { url: string; storeDir: string };
+  /** `user` and `passwordFile`: the admin login nsctl uses (each service has a user of its own). */
+  nats: StackProcess & { url: string; storeDir: string; user?: string; passwordFile?: string };
   services: Partial<Record<ServiceName, StackService>>;
 }
 
@@ -226,16 +230,27 @@ export async function startStack(
   const ports = await choosePorts(options.freePorts);
   const natsLog = join(logs, 'nats-server.log');
   const natsUrl = `nats://127.0.0.1:${ports.nats}`;
+  const login = await natsLogins(dataDir, options.prefix);
   const natsPid = startDetached(
     natsServerBinary(),
-    ['-js', '-a', '127.0.0.1', '-p', String(ports.nats), '-sd', storeDir, '-n', `nsctl-${ports.nats}`],
+    [
+      ...['-c', login.configFile, '-js', '-a', '127.0.0.1', '-p', String(ports.nats)],
+      ...['-sd', storeDir, '-n', `nsctl-${ports.nats}`],
+    ],
     natsLog,
   );
   const stack: StackFile = {
     dataDir,
     startedAt: new Date().toISOString(),
     prefix: options.prefix,
-    nats: { pid: natsPid, log: natsLog, url: natsUrl, storeDir },
+    nats: {
+      pid: natsPid,
+      log: natsLog,
+      url: natsUrl,
+      storeDir,
+      user: 'admin',
+      passwordFile: login.passwordFiles.admin,
+    },
     services: {},
   };
   await writeStack(stack);
@@ -259,6 +274,7 @@ export async function startStack(
         natsUrl,
         '--prefix',
         options.prefix,
+        ...['--nats-user', service, '--nats-password-file', login.passwordFiles[service]],
         ...(service === 'trainer' ? ['--state-dir', join(dataDir, 'trainer')] : []),
         ...(service === 'labeler' ? ['--teachers', `127.0.0.1:${ports.grpc.teacher}`, '--balance', 'none'] : []),
         ...(options.extraArgs[service] ?? []),
@@ -285,6 +301,34 @@ export async function startStack(
     await stopStack(stack, { timeoutMs: 10_000, say: options.say });
     throw error;
   }
+}
+
+/**
+ * One NATS user per service and `admin` for nsctl, each with a password in
+ * `<data>/secrets/nats-<user>.password` (made once, mode 0600), and the nats-server
+ * configuration granting each only its own subjects (`natsAuthorizationConfig`).
+ */
+async function natsLogins(
+  dataDir: string,
+  prefix: string,
+): Promise<{ configFile: string; passwordFiles: Record<NatsUser, string> }> {
+  const secrets = join(dataDir, 'secrets');
+  await mkdir(secrets, { recursive: true, mode: 0o700 });
+  const passwords = {} as Record<NatsUser, string>;
+  const passwordFiles = {} as Record<NatsUser, string>;
+  for (const user of NATS_USERS) {
+    const file = join(secrets, `nats-${user}.password`);
+    let password = existsSync(file) ? (await readFile(file, 'utf8')).trim() : '';
+    if (password === '') {
+      password = randomBytes(24).toString('base64url');
+      await writeFile(file, `${password}\n`, { mode: 0o600 });
+    }
+    passwords[user] = password;
+    passwordFiles[user] = file;
+  }
+  const configFile = join(secrets, 'nats-server.conf');
+  await writeFile(configFile, natsAuthorizationConfig(prefix, passwords), { mode: 0o600 });
+  return { configFile, passwordFiles };
 }
 
 async function waitFor(

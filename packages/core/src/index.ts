@@ -29,3 +29,10 @@ export {
 export { isSha256Hex, sha256Hex } from './sha256.js';
 export { isTransientNatsError, retryTransient } from './transient.js';
 export { hashToken, newToken, ROLES, TokenTable, type Role, type TokenEntry } from './tokens.js';
+export {
+  NATS_USERS,
+  natsAuthorizationConfig,
+  natsPermissions,
+  type NatsPermissions,
+  type NatsUser,
+} from './nats-permissions.js';

@@ -7,7 +7,7 @@ export { onShutdownSignal } from './shutdown.js';
 export { HealthClient, type HealthStatus } from './health-client.js';
 export { runServiceMain, type ServiceMainSpec } from './service-main.js';
 export { serveBoundedDuplex, type BoundedDuplexOptions, type BoundedDuplexState } from './bounded-duplex.js';
-export { connectNats, splitServers, type ConnectNatsOptions } from './nats-connection.js';
+export { connectNats, natsCredentials, splitServers, type ConnectNatsOptions } from './nats-connection.js';
 export { portSetting, serviceSettings } from './settings.js';
 export {
   announceListening,

@@ -32,6 +32,13 @@ export const serviceSettings = {
     .describe(
       'replicas of each stream, KV bucket and object store this service creates or updates (1 on one nats-server, 3 on a 3-node JetStream cluster)',
     ),
+  natsUser: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("this service's NATS user, on a server with users (nsctl up makes them)"),
+  natsPassword: z.string().min(1).optional().describe('its password (for a variable filled from a secret)'),
+  natsPasswordFile: z.string().min(1).optional().describe('a file whose first line is its password'),
   prefix: z
     .string()
     .regex(NAME_PREFIX_PATTERN, 'expected letters, digits, - or _')

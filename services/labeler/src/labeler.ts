@@ -4,6 +4,7 @@ import { LabelerService } from '@noisystudent/proto';
 import { openRegistry } from '@noisystudent/registry';
 import {
   connectNats,
+  natsCredentials,
   grpcSecurity,
   refusalCounter,
   startGrpcServer,
@@ -49,9 +50,10 @@ export interface Labeler {
 export async function startLabeler(config: LabelerConfig, log: Logger): Promise<Labeler> {
   // TLS files, tokens and the loopback rule first: a bad setting stops the start before it opens anything.
   const security = await grpcSecurity(config);
+  const natsLogin = await natsCredentials(config);
   const towardTeachers = await teacherCredentials(config);
   const names = natsNames(config.prefix);
-  const nats: NatsConnection = await connectNats({ servers: config.natsUrl, name: 'labeler', log });
+  const nats: NatsConnection = await connectNats({ servers: config.natsUrl, name: 'labeler', log, ...natsLogin });
   const jsm = await nats.jetstreamManager();
   const js = nats.jetstream();
   await ensureStreams(

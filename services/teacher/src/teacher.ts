@@ -4,6 +4,7 @@ import { TeacherService } from '@noisystudent/proto';
 import { fileTeacherSource, openRegistry, type TeacherSource } from '@noisystudent/registry';
 import {
   connectNats,
+  natsCredentials,
   grpcSecurity,
   refusalCounter,
   startGrpcServer,
@@ -60,6 +61,7 @@ export interface Teacher {
 export async function startTeacher(config: TeacherConfig, log: Logger): Promise<Teacher> {
   // TLS files, tokens and the loopback rule first: a bad setting stops the start before it opens anything.
   const security = await grpcSecurity(config);
+  const natsLogin = await natsCredentials(config);
   const metrics = new TeacherMetrics();
   // The native kernels' OpenMP threads share the cores with the gRPC thread (and, on small
   // machines, with the callers): spinning while they wait for work starves it. Measured with
@@ -134,7 +136,7 @@ export async function startTeacher(config: TeacherConfig, log: Logger): Promise<
   if (config.modelFile !== undefined) {
     source = await fileTeacherSource(config.modelFile);
   } else {
-    nats = await connectNats({ servers: config.natsUrl, name: 'teacher', log });
+    nats = await connectNats({ servers: config.natsUrl, name: 'teacher', log, ...natsLogin });
     source = await openRegistry(nats, { prefix: config.prefix, replicas: config.natsReplicas });
   }
   const events = new EventEmitter<TeacherEvents>();

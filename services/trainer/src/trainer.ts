@@ -16,6 +16,7 @@ import {
 import { openRegistry, type Registry, type TeacherRecord } from '@noisystudent/registry';
 import {
   connectNats,
+  natsCredentials,
   ensureShardsStream,
   grpcSecurity,
   refusalCounter,
@@ -58,10 +59,11 @@ export interface Trainer {
 export async function startTrainer(config: TrainerConfig, log: Logger): Promise<Trainer> {
   // TLS files, tokens and the loopback rule first: a bad setting stops the start before it opens anything.
   const security = await grpcSecurity(config);
+  const natsLogin = await natsCredentials(config);
   const names = natsNames(config.prefix);
   const trigger = roundTrigger(config);
   const experiment = experimentConfig(config);
-  const nats: NatsConnection = await connectNats({ servers: config.natsUrl, name: 'trainer', log });
+  const nats: NatsConnection = await connectNats({ servers: config.natsUrl, name: 'trainer', log, ...natsLogin });
   let ml: MlHost | undefined;
   try {
     const jsm = await nats.jetstreamManager();

@@ -259,6 +259,8 @@ export function registerDemo(program: Command): void {
         trainer: stack.services.trainer?.address ?? '',
         natsUrl: stack.nats.url,
         prefix: stack.prefix,
+        ...(stack.nats.user === undefined ? {} : { natsUser: stack.nats.user }),
+        ...(stack.nats.passwordFile === undefined ? {} : { natsPasswordFile: stack.nats.passwordFile }),
         stack,
       };
       let stopped = false;

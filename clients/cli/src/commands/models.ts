@@ -4,27 +4,16 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { ModelArtifact, type ModelMetadata } from '@noisystudent/proto';
 import { openRegistry, type Registry, type TeacherRecord } from '@noisystudent/registry';
 import type { Command } from 'commander';
-import { connect, type NatsConnection } from 'nats';
 
 import { CliError, EXIT } from '../cli-error.js';
-import { makeOutput, resolveAddresses, type GlobalOptions } from '../context.js';
+import { connectStackNats, makeOutput, resolveAddresses, type GlobalOptions } from '../context.js';
 import { count, percent, table } from '../view/format.js';
 
 export async function withRegistry<T>(global: GlobalOptions, use: (registry: Registry) => Promise<T>): Promise<T> {
-  const { natsUrl, prefix } = await resolveAddresses(global);
-  const servers = natsUrl.split(',').map((url) => url.trim());
-  let nats: NatsConnection;
+  const addresses = await resolveAddresses(global);
+  const nats = await connectStackNats(addresses, 'nsctl');
   try {
-    nats = await connect({ servers, name: 'nsctl', timeout: 3_000 });
-  } catch (error) {
-    throw new CliError(
-      `no NATS at ${servers.join(', ')} (${error instanceof Error ? error.message : String(error)}): run \`nsctl up\`, or give --nats-url`,
-      EXIT.unavailable,
-      { cause: error },
-    );
-  }
-  try {
-    return await use(await openRegistry(nats, { prefix }));
+    return await use(await openRegistry(nats, { prefix: addresses.prefix }));
   } finally {
     await nats.close();
   }

@@ -5,11 +5,10 @@ import { connectLabeler, connectTeacher, connectTrainer, type ConnectOptions, ty
 import { natsNames, shardSubject } from '@noisystudent/core';
 import { Dtype, Shard, type EvaluationMetrics, type Image, type NoiseConfig } from '@noisystudent/proto';
 import { openRegistry } from '@noisystudent/registry';
-import { connect } from 'nats';
 
-import { CliError, EXIT } from '../cli-error.js';
+import { CliError } from '../cli-error.js';
 import { roundsOldestFirst } from '../commands/rounds.js';
-import { target, type Addresses } from '../context.js';
+import { connectStackNats, target, type Addresses } from '../context.js';
 import type { DatasetImage } from '../dataset-images.js';
 import { encodeGrayscalePng } from './grayscale-png.js';
 import type {
@@ -110,14 +109,7 @@ export async function gatherReport(addresses: Addresses, options: GatherOptions)
   const trainer = connectTrainer(target(addresses, 'trainer'));
   const labeler = connectLabeler(target(addresses, 'labeler'));
   const teacher = connectTeacher(target(addresses, 'teacher'));
-  let nats;
-  try {
-    nats = await connect({ servers: addresses.natsUrl.split(','), name: 'nsctl-report', timeout: 3_000 });
-  } catch (error) {
-    throw new CliError(`no NATS at ${addresses.natsUrl}: run \`nsctl up\`, or give --nats-url`, EXIT.unavailable, {
-      cause: error,
-    });
-  }
+  const nats = await connectStackNats(addresses, 'nsctl-report');
   try {
     say('report: rounds, promotions, labeling');
     const [rounds, stats, model] = await Promise.all([

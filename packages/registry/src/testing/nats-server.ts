@@ -36,6 +36,8 @@ export interface StartNatsServerOptions {
    * @default 10000
    */
   startTimeoutMs?: number;
+  /** More nats-server configuration, e.g. an `authorization` block (`natsAuthorizationConfig`). */
+  config?: string;
   /** Join a JetStream cluster (see `startNatsCluster`): this node's name, route port and the others' routes. */
   cluster?: { name: string; serverName: string; port: number; routes: string[] };
 }
@@ -141,9 +143,10 @@ async function startOnce(binary: string, options: StartNatsServerOptions): Promi
   try {
     const storeDir = options.storeDir ?? join(ownedDir, 'store');
     const args: string[] = [];
-    if (options.maxPayload !== undefined) {
+    if (options.maxPayload !== undefined || options.config !== undefined) {
       const configPath = join(ownedDir, 'nats-server.conf');
-      await writeFile(configPath, `max_payload: ${options.maxPayload}\n`);
+      const maxPayload = options.maxPayload === undefined ? '' : `max_payload: ${options.maxPayload}\n`;
+      await writeFile(configPath, `${maxPayload}${options.config ?? ''}`, { mode: 0o600 });
       args.push('-c', configPath);
     }
     const port = options.port ?? (await freePort());
