@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { NATS_USERS, natsPermissions, type NatsUser } from '@noisystudent/core';
 import { LABELER_ENV_PREFIX, labelerConfig, labelerConfigSchema } from '@noisystudent/labeler';
 import { configOptions, envName, flagName } from '@noisystudent/runtime';
 import { TEACHER_ENV_PREFIX, teacherConfig, teacherConfigSchema } from '@noisystudent/teacher';
@@ -300,6 +301,50 @@ describe.each(OVERLAYS)('deploy/k8s/overlays/%s', (overlay) => {
       enabled: true,
       fileStore: { enabled: true, pvc: { enabled: true } },
     });
+    // The NATS users: each service's permissions exactly as the code defines them, passwords from the Secret.
+    const users = values as unknown as {
+      config: {
+        merge: {
+          authorization: {
+            users: Array<{
+              user: string;
+              password: string;
+              permissions: { publish: { allow: string[] }; subscribe: { allow: string[] } };
+            }>;
+          };
+        };
+      };
+      container: { env: Record<string, { valueFrom: { secretKeyRef: { name: string; key: string } } }> };
+    };
+    const granted = natsPermissions('ns');
+    expect(users.config.merge.authorization.users.map((entry) => entry.user)).toEqual([...NATS_USERS]);
+    for (const entry of users.config.merge.authorization.users) {
+      const user = entry.user as NatsUser;
+      expect(entry.permissions, user).toEqual({
+        publish: { allow: granted[user].publish },
+        subscribe: { allow: granted[user].subscribe },
+      });
+      const variable = /^<< \$(\w+) >>$/.exec(entry.password)?.[1] ?? '';
+      expect(users.container.env[variable]?.valueFrom.secretKeyRef, user).toEqual({
+        name: 'ns-nats-logins',
+        key: user,
+      });
+    }
+    for (const workload of workloads) {
+      const container = containersOf(workload)[0] ?? {};
+      const [name, spec] = serviceOf(container);
+      const config = spec.parse(flagsOf(container, spec), envOf(container, objects)) as Record<string, unknown>;
+      expect(config['natsUser'], name).toBe(name);
+      const podVolumes = (workload['spec'] as { template: { spec: { volumes: Array<Record<string, unknown>> } } })
+        .template.spec.volumes;
+      const login = podVolumes.find((volume) => volume['name'] === 'nats-login');
+      // Each pod mounts its own password only.
+      expect(login?.['secret'], name).toMatchObject({
+        secretName: 'ns-nats-logins',
+        items: [{ key: name, path: 'password' }],
+      });
+      expect(config['natsPasswordFile'], name).toBe('/etc/noisystudent/nats/password');
+    }
 
     const trainer = find(objects, 'StatefulSet', 'ns-trainer');
     const trainerSpec = trainer['spec'] as {
