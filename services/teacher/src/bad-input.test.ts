@@ -3,6 +3,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
 
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { initBackend } from '@noisystudent/ml';
@@ -43,6 +44,47 @@ const png = await sharp(seededBytes(PIXELS, 11), { raw: { width: 28, height: 28,
   .png()
   .toBuffer();
 const truncatedPng = png.subarray(0, Math.floor(png.length / 2));
+
+/** CRC-32 of PNG chunks. */
+function crc32(bytes: Buffer): number {
+  let crc = 0xffffffff;
+  for (const byte of bytes) {
+    crc ^= byte;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? (crc >>> 1) ^ 0xedb88320 : crc >>> 1;
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+function chunk(type: string, data: Buffer): Buffer {
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(data.length);
+  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(body));
+  return Buffer.concat([length, body, crc]);
+}
+
+/**
+ * A grayscale PNG of zeros, `side` × `side`, with the first `rows` rows of data (all of them:
+ * a complete image; fewer: what a small bomb declares and never holds).
+ */
+function zerosPng(side: number, rows = side): Buffer {
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(side, 0);
+  header.writeUInt32BE(side, 4);
+  header.set([8, 0, 0, 0, 0], 8); // 8-bit grayscale, deflate, no filter method, no interlace
+  const scanlines = Buffer.alloc(rows * (side + 1)); // filter byte 0 and zeros, row after row
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(scanlines, { level: 9 })),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+/** 4,100 × 4,100 zeros, complete: 16.8 M pixels in a few kilobytes. */
+const zeros4100 = zerosPng(4_100);
+/** Declares 16,384 × 16,384 (268 M pixels, 256 MiB decoded) and holds 16 rows. */
+const bomb16k = zerosPng(16_384, 16);
 
 let directory: string;
 let teacher: Teacher;
@@ -135,6 +177,20 @@ const badPredicts: BadPredict[] = [
     request: () => ({ images: [goodImage(34), encodedImage(truncatedPng)] }),
     code: status.INVALID_ARGUMENT,
     message: `images[1].encoded: expected a PNG or JPEG image, got ${truncatedPng.length} bytes that did not decode`,
+  },
+  {
+    name: `a ${zeros4100.length}-byte PNG of 4100×4100 zeros, over the pixel limit`,
+    request: () => ({ images: [goodImage(60), encodedImage(zeros4100)] }),
+    code: status.INVALID_ARGUMENT,
+    message:
+      'images[1].encoded: expected an image of at most 16,777,216 pixels (e.g. 4096×4096), got a png of 4100×4100',
+  },
+  {
+    name: `a ${bomb16k.length}-byte PNG declaring 16384×16384 zeros`,
+    request: () => ({ images: [goodImage(61), encodedImage(bomb16k)] }),
+    code: status.INVALID_ARGUMENT,
+    message:
+      'images[1].encoded: expected an image of at most 16,777,216 pixels (e.g. 4096×4096), got a png of 16384×16384',
   },
   {
     name: 'a 32×32×3 tensor',

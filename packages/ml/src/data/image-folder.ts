@@ -129,9 +129,14 @@ export async function loadImageFolder(root: string, options: ImageFolderOptions)
  * last. The same conversion as `loadImageFolder`, so images sent as PNG/JPEG can be prepared the
  * same way.
  */
-export async function decodeImage(input: string | Uint8Array, size: ImageSize): Promise<Uint8Array> {
+export async function decodeImage(
+  input: string | Uint8Array,
+  size: ImageSize,
+  /** sharp refuses an input of more pixels than this, from its header. @default sharp's (16383 × 16383) */
+  maxInputPixels?: number,
+): Promise<Uint8Array> {
   const { height, width, channels, fit } = checkImageSize(size);
-  let image = sharp(input)
+  let image = sharp(input, maxInputPixels === undefined ? {} : { limitInputPixels: maxInputPixels })
     .resize(width, height, { fit, kernel: size.kernel ?? 'lanczos3', background: { r: 0, g: 0, b: 0 } })
     .removeAlpha();
   image = channels === 1 ? image.grayscale() : image.toColourspace('srgb');

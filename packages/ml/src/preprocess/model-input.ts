@@ -10,6 +10,8 @@ import {
   type Tensor,
 } from '@noisystudent/proto';
 
+import sharp from 'sharp';
+
 import { decodeImage } from '../data/image-folder.js';
 import { InvalidArgument } from '@noisystudent/core';
 
@@ -119,25 +121,47 @@ export async function writeModelInput(
   normalizeInto(tensorPixels(content.value, spec, `${field}.tensor`), spec, out, offset);
 }
 
+/**
+ * The most pixels an encoded image may declare (4096 × 4096), and its widest side. Checked from
+ * the image's header before anything is decoded: a small file can declare a huge image (a PNG of
+ * zeros compresses about 1000:1), which would take the decoder seconds and gigabytes.
+ */
+export const MAX_ENCODED_PIXELS = 4096 * 4096;
+export const MAX_ENCODED_SIDE = 16_384;
+
 async function decodeEncoded(bytes: Uint8Array, spec: ModelInputSpec, field: string): Promise<Uint8Array> {
   if (bytes.byteLength === 0) throw new InvalidArgument(field, 'expected PNG or JPEG bytes, got 0 bytes');
+  let header: { width?: number | undefined; height?: number | undefined; format?: string | undefined };
   try {
-    return await decodeImage(bytes, {
-      height: spec.height,
-      width: spec.width,
-      channels: spec.channels,
-      kernel: spec.kernel,
-    });
+    header = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    throw notAnImage(field, bytes, error);
+  }
+  const { width = 0, height = 0 } = header;
+  if (width > MAX_ENCODED_SIDE || height > MAX_ENCODED_SIDE || width * height > MAX_ENCODED_PIXELS) {
     throw new InvalidArgument(
       field,
-      `expected a PNG or JPEG image, got ${bytes.byteLength} bytes that did not decode (${reason})`,
-      {
-        cause: error,
-      },
+      `expected an image of at most ${MAX_ENCODED_PIXELS.toLocaleString('en-US')} pixels (e.g. 4096×4096), got a ${header.format ?? 'image'} of ${width}×${height}`,
     );
   }
+  try {
+    return await decodeImage(
+      bytes,
+      { height: spec.height, width: spec.width, channels: spec.channels, kernel: spec.kernel },
+      MAX_ENCODED_PIXELS,
+    );
+  } catch (error) {
+    throw notAnImage(field, bytes, error);
+  }
+}
+
+function notAnImage(field: string, bytes: Uint8Array, error: unknown): InvalidArgument {
+  const reason = error instanceof Error ? error.message : String(error);
+  return new InvalidArgument(
+    field,
+    `expected a PNG or JPEG image, got ${bytes.byteLength} bytes that did not decode (${reason})`,
+    { cause: error },
+  );
 }
 
 function tensorPixels(tensor: Tensor, spec: ModelInputSpec, field: string): Uint8Array | Float32Array {
