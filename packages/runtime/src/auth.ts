@@ -8,6 +8,8 @@ import {
 } from '@grpc/grpc-js';
 import type { Role, TokenTable } from '@noisystudent/core';
 
+import { CALLER_METADATA_KEY } from './rate-limit.js';
+
 /** Why a call was refused, for metrics: no or unknown token, or a token without the role. */
 export type Refusal = 'unauthenticated' | 'permission_denied';
 
@@ -62,6 +64,8 @@ export function authInterceptor(options: AuthOptions): ServerInterceptor {
           });
           return;
         }
+        // Who the call is from, for the rate limiter (a value the caller sent is replaced).
+        metadata.set(CALLER_METADATA_KEY, entry.name);
         next(metadata);
       })
       .build();

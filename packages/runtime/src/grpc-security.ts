@@ -146,3 +146,28 @@ export function refusalCounter(registry: Registry, prefix: string): (method: str
   });
   return (method, refusal) => counter.inc({ method, reason: refusal });
 }
+
+/** `<prefix>_calls_rate_limited_total{method}` in `registry`: refusals and pauses for a caller's rate limit. */
+export function rateLimitedCounter(registry: Registry, prefix: string): (method: string) => void {
+  const counter = new Counter({
+    name: `${prefix}_calls_rate_limited_total`,
+    help: 'Calls refused (unary) or stream reads paused because the caller was over its rate limit (--rate-limit).',
+    labelNames: ['method'] as const,
+    registers: [registry],
+  });
+  return (method) => counter.inc({ method });
+}
+
+/**
+ * The `rateLimit` option of startGrpcServer from the rate-limit settings, to spread into its
+ * options (nothing at 0). The burst defaults to 2 s worth, and at least `minimumBurst`.
+ */
+export function rateLimitOf(
+  settings: { rateLimit: number; rateBurst?: number | undefined },
+  minimumBurst: number,
+  onLimited: (method: string) => void,
+): { rateLimit?: { ratePerSecond: number; burst: number; onLimited: (method: string) => void } } {
+  if (settings.rateLimit <= 0) return {};
+  const burst = settings.rateBurst ?? Math.max(minimumBurst, Math.ceil(2 * settings.rateLimit));
+  return { rateLimit: { ratePerSecond: settings.rateLimit, burst, onLimited } };
+}

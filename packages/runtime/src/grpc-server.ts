@@ -7,6 +7,7 @@ import { PROTO_DIR, PROTO_FILES } from '@noisystudent/proto';
 import type { Role } from '@noisystudent/core';
 
 import { authInterceptor, type Refusal } from './auth.js';
+import { rateLimitInterceptor } from './rate-limit.js';
 import type { GrpcSecurity } from './grpc-security.js';
 
 export interface GrpcServerOptions {
@@ -26,6 +27,8 @@ export interface GrpcServerOptions {
   security?: GrpcSecurity;
   /** Told of every call refused for its token (metrics; `refusalCounter`). */
   onRefused?: (method: string, refusal: Refusal) => void;
+  /** Per-caller limits on the RPCs services mark `rateLimited` (images/s and burst); none when absent or 0. */
+  rateLimit?: { ratePerSecond: number; burst: number; onLimited?: (method: string, caller: string) => void };
   /**
    * Also serve the health service alone, plaintext, on this port (0: any free one): for
    * probes that cannot speak TLS (Kubernetes' gRPC probes). @default none
@@ -43,6 +46,8 @@ export interface ServiceRegistration {
    * RPC not listed is for `admin` only (who may call anything).
    */
   roles?: Readonly<Record<string, readonly Role[]>>;
+  /** RPC name → how its messages count against the caller's rate limit (`rateLimitInterceptor`). */
+  rateLimited?: Readonly<Record<string, { kind: 'unary' | 'stream'; units: (message: unknown) => number }>>;
 }
 
 /** A started gRPC server with health checking (grpc.health.v1) and server reflection. */
@@ -80,6 +85,18 @@ export async function startGrpcServer(
     tokens === undefined
       ? []
       : [authInterceptor({ tokens, methodRoles, ...(options.onRefused ? { onRefused: options.onRefused } : {}) })];
+  const limit = options.rateLimit;
+  if (limit !== undefined && limit.ratePerSecond > 0) {
+    interceptors.push(
+      rateLimitInterceptor({
+        ratePerSecond: limit.ratePerSecond,
+        burst: limit.burst,
+        methods: new Map(services.flatMap((service) => Object.entries(service.rateLimited ?? {}))),
+        byToken: tokens !== undefined,
+        ...(limit.onLimited ? { onLimited: limit.onLimited } : {}),
+      }),
+    );
+  }
   const server = new Server({
     interceptors,
     'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? 4 * 1024 * 1024,

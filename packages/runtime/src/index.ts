@@ -8,7 +8,7 @@ export { HealthClient, type HealthStatus } from './health-client.js';
 export { runServiceMain, type ServiceMainSpec } from './service-main.js';
 export { serveBoundedDuplex, type BoundedDuplexOptions, type BoundedDuplexState } from './bounded-duplex.js';
 export { connectNats, natsCredentials, splitServers, type ConnectNatsOptions } from './nats-connection.js';
-export { portSetting, serviceSettings } from './settings.js';
+export { portSetting, rateLimitSettings, serviceSettings } from './settings.js';
 export {
   announceListening,
   spawnService,
@@ -19,4 +19,13 @@ export {
 export { startModuleWorker } from './module-worker.js';
 export { DEFAULT_RETENTION, ensureShardsStream, ensureStreams, type Retention } from './streams.js';
 export { authInterceptor, type AuthOptions, type Refusal } from './auth.js';
-export { grpcSecurity, isLoopback, refusalCounter, type GrpcSecurity, type SecuritySettings } from './grpc-security.js';
+export {
+  grpcSecurity,
+  isLoopback,
+  rateLimitedCounter,
+  rateLimitOf,
+  refusalCounter,
+  type GrpcSecurity,
+  type SecuritySettings,
+} from './grpc-security.js';
+export { CALLER_METADATA_KEY, rateLimitInterceptor, TokenBucket, type RateLimitOptions } from './rate-limit.js';

@@ -6,6 +6,21 @@ export function portSetting(defaultPort: number, what: string): z.ZodDefault<z.Z
   return z.coerce.number().int().min(0).max(65_535).default(defaultPort).describe(`${what} (0: any free port)`);
 }
 
+/** Per-caller rate limits, for the services that take images (teacher, labeler). */
+export const rateLimitSettings = {
+  rateLimit: z.coerce
+    .number()
+    .min(0)
+    .default(0)
+    .describe('images a second each caller (token, else address) may send; 0: no limit'),
+  rateBurst: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe('images a caller may send at once; default 2 s worth of --rate-limit'),
+};
+
 /**
  * The settings every service has, spelled the same everywhere: `--host`, `--nats-url`,
  * `--nats-replicas`, `--prefix`,

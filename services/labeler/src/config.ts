@@ -1,4 +1,4 @@
-import { parseConfig, portSetting, serviceSettings } from '@noisystudent/runtime';
+import { parseConfig, portSetting, rateLimitSettings, serviceSettings } from '@noisystudent/runtime';
 import { z } from 'zod';
 
 const positive = z.coerce.number().int().positive();
@@ -34,6 +34,7 @@ export const labelerConfigSchema = z.object({
     .describe(
       'a window closes this long after its first image even when not full (up to 1 s later: NATS pulls wait at least that), ms',
     ),
+  ...rateLimitSettings,
   concurrentWindows: positive.default(4).describe('windows labeled at once by this replica'),
   ackWaitMs: positive
     .optional()

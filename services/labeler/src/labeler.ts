@@ -6,6 +6,8 @@ import {
   connectNats,
   natsCredentials,
   grpcSecurity,
+  rateLimitedCounter,
+  rateLimitOf,
   refusalCounter,
   startGrpcServer,
   startMetricsServer,
@@ -133,6 +135,7 @@ export async function startLabeler(config: LabelerConfig, log: Logger): Promise<
       port: config.port,
       security,
       onRefused: refusalCounter(metrics.registry, 'labeler'),
+      ...rateLimitOf(config, 1, rateLimitedCounter(metrics.registry, 'labeler')),
       ...(config.healthPort === undefined ? {} : { healthPort: config.healthPort }),
       maxReceiveMessageBytes: config.maxMessageBytes,
       maxSendMessageBytes: config.maxMessageBytes,
@@ -142,6 +145,7 @@ export async function startLabeler(config: LabelerConfig, log: Logger): Promise<
         name: LABELER_SERVICE_NAME,
         definition: LabelerService,
         roles: { Ingest: ['ingest'], GetStats: ['read'] },
+        rateLimited: { Ingest: { kind: 'stream', units: () => 1 } },
         implementation: labelerHandlers({
           ingest: (call) =>
             handleIngest(call, {

@@ -1,5 +1,5 @@
 import { BACKEND_REQUESTS } from '@noisystudent/ml';
-import { parseConfig, portSetting, serviceSettings } from '@noisystudent/runtime';
+import { parseConfig, portSetting, rateLimitSettings, serviceSettings } from '@noisystudent/runtime';
 import { z } from 'zod';
 
 const positive = z.coerce.number().int().positive();
@@ -38,10 +38,15 @@ export const teacherConfigSchema = z
       .default(16 * 1024 * 1024)
       .describe('largest request or response in bytes (bigger: RESOURCE_EXHAUSTED)'),
     keepaliveTimeMs: positive.default(30_000).describe('keepalive ping interval to clients, ms'),
+    ...rateLimitSettings,
   })
   .refine((config) => config.maxQueueSize >= config.maxImagesPerRequest, {
     path: ['maxQueueSize'],
     message: 'expected at least maxImagesPerRequest, or the largest request could never be queued',
+  })
+  .refine((config) => config.rateBurst === undefined || config.rateBurst >= config.maxImagesPerRequest, {
+    path: ['rateBurst'],
+    message: 'expected at least maxImagesPerRequest, or the largest request could never pass',
   });
 
 export type TeacherConfig = z.infer<typeof teacherConfigSchema>;

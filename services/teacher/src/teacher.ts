@@ -1,11 +1,13 @@
 import { EventEmitter, once } from 'node:events';
 
-import { TeacherService } from '@noisystudent/proto';
+import { TeacherService, type PredictRequest } from '@noisystudent/proto';
 import { fileTeacherSource, openRegistry, type TeacherSource } from '@noisystudent/registry';
 import {
   connectNats,
   natsCredentials,
   grpcSecurity,
+  rateLimitedCounter,
+  rateLimitOf,
   refusalCounter,
   startGrpcServer,
   startMetricsServer,
@@ -99,6 +101,7 @@ export async function startTeacher(config: TeacherConfig, log: Logger): Promise<
       port: config.port,
       security,
       onRefused: refusalCounter(metrics.registry, 'teacher'),
+      ...rateLimitOf(config, config.maxImagesPerRequest, rateLimitedCounter(metrics.registry, 'teacher')),
       ...(config.healthPort === undefined ? {} : { healthPort: config.healthPort }),
       maxReceiveMessageBytes: config.maxMessageBytes,
       maxSendMessageBytes: config.maxMessageBytes,
@@ -109,6 +112,10 @@ export async function startTeacher(config: TeacherConfig, log: Logger): Promise<
         name: TEACHER_SERVICE_NAME,
         definition: TeacherService,
         roles: TEACHER_ROLES,
+        rateLimited: {
+          Predict: { kind: 'unary', units: (request) => (request as PredictRequest).images.length },
+          PredictStream: { kind: 'stream', units: () => 1 },
+        },
         implementation: teacherHandlers({
           predictor,
           slot,
