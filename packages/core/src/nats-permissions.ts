@@ -1,7 +1,10 @@
 import { natsNames } from './names.js';
 
-/** The NATS users of a deployment: one per service, and `admin` (nsctl, operators). */
-export const NATS_USERS = ['teacher', 'labeler', 'trainer', 'admin'] as const;
+/**
+ * The NATS users of a deployment: one per service, `producer` (an application publishing
+ * unlabeled images to NATS directly) and `admin` (nsctl, operators).
+ */
+export const NATS_USERS = ['teacher', 'labeler', 'trainer', 'producer', 'admin'] as const;
 export type NatsUser = (typeof NATS_USERS)[number];
 
 export interface NatsPermissions {
@@ -63,6 +66,8 @@ export function natsPermissions(prefix: string): Record<NatsUser, NatsPermission
       ],
       subscribe,
     },
+    // Unlabeled images only (answered by JetStream's PubAck on its inbox).
+    producer: { publish: [names.unlabeledSubjects], subscribe },
     admin: { publish: ['>'], subscribe: ['>'] },
   };
 }
