@@ -1,6 +1,7 @@
 import { createServer } from 'node:net';
 
 import {
+  Client,
   credentials,
   Metadata,
   status,
@@ -91,6 +92,31 @@ afterEach(() => {
 });
 
 describe('startGrpcServer', () => {
+  it('answers a request frame that is no protobuf of its type INVALID_ARGUMENT, not INTERNAL, and keeps serving', async () => {
+    const held = heldTeacher();
+    held.release();
+    const server = await start(held.implementation);
+    const raw = new Client(`127.0.0.1:${server.port}`, credentials.createInsecure());
+    opened.push(raw);
+    const send = (bytes: Buffer): Promise<ServiceError | null> =>
+      new Promise((resolve) =>
+        raw.makeUnaryRequest(
+          '/noisystudent.v1.Teacher/GetModelInfo',
+          (value: Buffer) => value,
+          (value: Buffer) => value,
+          bytes,
+          (error) => resolve(error),
+        ),
+      );
+    // Field 1 as a length-delimited value running past the end: not a GetModelInfoRequest.
+    const error = await send(Buffer.from([0x0a, 0x40, 0x01]));
+    expect(error?.code).toBe(status.INVALID_ARGUMENT);
+    expect(error?.details).toMatch(
+      /^request: expected a GetModelInfo request protobuf, got 3 bytes that did not decode \(/,
+    );
+    expect((await modelInfo(teacherClient(server.port))).metadata?.version).toBe('v9');
+  });
+
   it('reports NOT_SERVING for the server and each service until the service says SERVING', async () => {
     const server = await start({});
     const health = healthClient(server.port);

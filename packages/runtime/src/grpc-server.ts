@@ -7,6 +7,7 @@ import { PROTO_DIR, PROTO_FILES } from '@noisystudent/proto';
 import type { Role } from '@noisystudent/core';
 
 import { authInterceptor, type Refusal } from './auth.js';
+import { badFrameInterceptor, withTotalDecoders } from './bad-frames.js';
 import { rateLimitInterceptor } from './rate-limit.js';
 import type { GrpcSecurity } from './grpc-security.js';
 
@@ -81,10 +82,12 @@ export async function startGrpcServer(
       }),
     ),
   );
-  const interceptors =
-    tokens === undefined
+  const interceptors = [
+    badFrameInterceptor(),
+    ...(tokens === undefined
       ? []
-      : [authInterceptor({ tokens, methodRoles, ...(options.onRefused ? { onRefused: options.onRefused } : {}) })];
+      : [authInterceptor({ tokens, methodRoles, ...(options.onRefused ? { onRefused: options.onRefused } : {}) })]),
+  ];
   const limit = options.rateLimit;
   if (limit !== undefined && limit.ratePerSecond > 0) {
     interceptors.push(
@@ -105,7 +108,7 @@ export async function startGrpcServer(
     'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs ?? 10_000,
     'grpc.keepalive_permit_without_calls': 1,
   });
-  for (const service of services) server.addService(service.definition, service.implementation);
+  for (const service of services) server.addService(withTotalDecoders(service.definition), service.implementation);
   const names = ['', ...services.map((service) => service.name)];
   const health = new HealthImplementation(Object.fromEntries(names.map((name) => [name, 'NOT_SERVING'])));
   health.addToServer(server);

@@ -16,6 +16,9 @@ export const STUDENT_ARCHITECTURES = ['reference-resnet'] as const;
 export const trainerConfigSchema = z.object({
   ...serviceSettings,
   port: portSetting(50053, 'gRPC port'),
+  maxMessageBytes: positive
+    .default(64 * 1024)
+    .describe('largest gRPC request in bytes (its requests are a few bytes; bigger: RESOURCE_EXHAUSTED)'),
   metricsPort: portSetting(9466, 'Prometheus /metrics port'),
   stateDir: z
     .string()

@@ -94,6 +94,7 @@ export async function startTrainer(config: TrainerConfig, log: Logger): Promise<
       {
         host: config.host,
         port: config.port,
+        maxReceiveMessageBytes: config.maxMessageBytes,
         security,
         onRefused: refusalCounter(metrics.registry, 'trainer'),
         ...(config.healthPort === undefined ? {} : { healthPort: config.healthPort }),
