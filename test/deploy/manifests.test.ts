@@ -250,13 +250,19 @@ describe.each(OVERLAYS)('deploy/k8s/overlays/%s', (overlay) => {
       const config = spec.parse(flagsOf(container, spec), envOf(container, objects)) as Record<string, unknown>;
       expect(config['host'], name).toBe('0.0.0.0');
       expect(config['insecure'], name).toBe(false);
-      const files = ['tlsCert', 'tlsKey', 'tokensFile', 'teacherTlsCa', 'teacherTokenFile'].flatMap((key) =>
-        typeof config[key] === 'string' ? [[key, config[key] as string] as const] : [],
-      );
+      const files = [
+        'tlsCert',
+        'tlsKey',
+        'tokensFile',
+        'teacherTlsCa',
+        'teacherTokenFile',
+        'natsPasswordFile',
+        'natsTlsCa',
+      ].flatMap((key) => (typeof config[key] === 'string' ? [[key, config[key] as string] as const] : []));
       expect(
         files.map(([key]) => key),
         name,
-      ).toEqual(expect.arrayContaining(['tlsCert', 'tlsKey', 'tokensFile']));
+      ).toEqual(expect.arrayContaining(['tlsCert', 'tlsKey', 'tokensFile', 'natsPasswordFile', 'natsTlsCa']));
       const mounts = (container['volumeMounts'] as Array<{ name: string; mountPath: string }> | undefined) ?? [];
       for (const [key, path] of files) {
         const mount = mounts.find((entry) => path.startsWith(`${entry.mountPath}/`));

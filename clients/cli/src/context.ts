@@ -20,6 +20,7 @@ export interface GlobalOptions {
   tokenFile?: string;
   natsUser?: string;
   natsPasswordFile?: string;
+  natsTlsCa?: string;
 }
 
 export const DEFAULT_DATA_DIR = '.noisystudent';
@@ -33,6 +34,8 @@ export interface Addresses {
   /** The NATS login (the stack's admin user, or --nats-user and --nats-password-file). */
   natsUser?: string;
   natsPasswordFile?: string;
+  /** The CA to verify NATS servers that require TLS. */
+  natsTlsCa?: string;
   /** The bearer token for services started with tokens (--token-file, else NS_TOKEN). */
   token?: string;
   /** The stack these came from, when nsctl started it. */
@@ -66,7 +69,8 @@ export async function connectStackNats(addresses: Addresses, name: string): Prom
   const servers = addresses.natsUrl.split(',').map((url) => url.trim());
   const login = await natsLogin(addresses);
   try {
-    return await connect({ servers, name, timeout: 3_000, ...login });
+    const tls = addresses.natsTlsCa === undefined ? {} : { tls: { caFile: addresses.natsTlsCa } };
+    return await connect({ servers, name, timeout: 3_000, ...login, ...tls });
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     if (/authori[sz]ation/i.test(reason)) {
@@ -136,6 +140,7 @@ export async function resolveAddresses(options: GlobalOptions): Promise<Addresse
     natsUrl: options.natsUrl ?? stack?.nats.url ?? `nats://127.0.0.1:${DEFAULT_PORTS.nats}`,
     prefix: options.prefix ?? stack?.prefix ?? 'ns',
     ...natsLoginOf(options, stack),
+    ...(options.natsTlsCa === undefined ? {} : { natsTlsCa: options.natsTlsCa }),
     ...(token === undefined ? {} : { token }),
     ...(stack === undefined ? {} : { stack }),
   };

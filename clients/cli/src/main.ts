@@ -42,6 +42,7 @@ const program = new Command('nsctl')
   .option('--prefix <prefix>', "prefix of the NATS names (default: the stack's, else ns)")
   .option('--nats-user <user>', "NATS user for the registry (default: the stack's admin user)")
   .option('--nats-password-file <file>', 'a file whose first line is the password of --nats-user')
+  .option('--nats-tls-ca <file>', 'PEM CA to verify NATS servers that require TLS')
   .option(
     '--token-file <file>',
     'a file whose first line is the token for services started with tokens (else the NS_TOKEN variable)',

@@ -15,6 +15,8 @@ export interface ConnectNatsOptions {
   /** The NATS user and password, for a server with users (`natsAuthorizationConfig`). */
   user?: string;
   password?: string;
+  /** TLS towards the servers (`natsCredentials` reads it from the settings). */
+  tls?: { caFile: string; certFile?: string; keyFile?: string };
 }
 
 /**
@@ -31,6 +33,7 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
       name: options.name,
       maxReconnectAttempts: -1,
       ...(options.user === undefined ? {} : { user: options.user, pass: options.password ?? '' }),
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
     });
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
@@ -58,8 +61,59 @@ export function splitServers(servers: string): string[] {
   return list;
 }
 
-/** A service's NATS user and password from its settings (`--nats-user` with `--nats-password` or `--nats-password-file`). */
+/**
+ * A service's NATS login from its settings: user and password (`--nats-user` with
+ * `--nats-password` or `--nats-password-file`) and TLS (`--nats-tls-ca`, with a client
+ * certificate `--nats-tls-cert` / `--nats-tls-key` for servers that verify clients).
+ */
 export async function natsCredentials(settings: {
+  natsUser?: string | undefined;
+  natsPassword?: string | undefined;
+  natsPasswordFile?: string | undefined;
+  natsTlsCa?: string | undefined;
+  natsTlsCert?: string | undefined;
+  natsTlsKey?: string | undefined;
+}): Promise<{ user?: string; password?: string; tls?: { caFile: string; certFile?: string; keyFile?: string } }> {
+  const tls = await natsTls(settings);
+  const login = await natsLogin(settings);
+  return { ...login, ...(tls === undefined ? {} : { tls }) };
+}
+
+async function natsTls(settings: {
+  natsTlsCa?: string | undefined;
+  natsTlsCert?: string | undefined;
+  natsTlsKey?: string | undefined;
+}): Promise<{ caFile: string; certFile?: string; keyFile?: string } | undefined> {
+  const { natsTlsCa, natsTlsCert, natsTlsKey } = settings;
+  if ((natsTlsCert === undefined) !== (natsTlsKey === undefined)) {
+    throw new ConfigError(`${flagName('natsTlsCert')} and ${flagName('natsTlsKey')} go together`);
+  }
+  if (natsTlsCa === undefined) {
+    if (natsTlsCert !== undefined) throw new ConfigError(`${flagName('natsTlsCert')} needs ${flagName('natsTlsCa')}`);
+    return undefined;
+  }
+  for (const [key, path] of [
+    ['natsTlsCa', natsTlsCa],
+    ['natsTlsCert', natsTlsCert],
+    ['natsTlsKey', natsTlsKey],
+  ] as const) {
+    if (path === undefined) continue;
+    try {
+      await readFile(path);
+    } catch (error) {
+      throw new ConfigError(
+        `${flagName(key)} ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+      );
+    }
+  }
+  return {
+    caFile: natsTlsCa,
+    ...(natsTlsCert === undefined ? {} : { certFile: natsTlsCert }),
+    ...(natsTlsKey === undefined ? {} : { keyFile: natsTlsKey }),
+  };
+}
+
+async function natsLogin(settings: {
   natsUser?: string | undefined;
   natsPassword?: string | undefined;
   natsPasswordFile?: string | undefined;

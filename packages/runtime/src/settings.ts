@@ -54,6 +54,17 @@ export const serviceSettings = {
     .describe("this service's NATS user, on a server with users (nsctl up makes them)"),
   natsPassword: z.string().min(1).optional().describe('its password (for a variable filled from a secret)'),
   natsPasswordFile: z.string().min(1).optional().describe('a file whose first line is its password'),
+  natsTlsCa: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("PEM CA bundle to verify the NATS servers' certificates with: NATS is reached over TLS"),
+  natsTlsCert: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('PEM client certificate for NATS servers that verify clients; with --nats-tls-key'),
+  natsTlsKey: z.string().min(1).optional().describe('PEM private key of --nats-tls-cert'),
   prefix: z
     .string()
     .regex(NAME_PREFIX_PATTERN, 'expected letters, digits, - or _')

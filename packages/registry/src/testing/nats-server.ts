@@ -38,6 +38,8 @@ export interface StartNatsServerOptions {
   startTimeoutMs?: number;
   /** More nats-server configuration, e.g. an `authorization` block (`natsAuthorizationConfig`). */
   config?: string;
+  /** Require TLS from clients, with this PEM certificate and key (files). */
+  tls?: { certFile: string; keyFile: string };
   /** Join a JetStream cluster (see `startNatsCluster`): this node's name, route port and the others' routes. */
   cluster?: { name: string; serverName: string; port: number; routes: string[] };
 }
@@ -152,6 +154,8 @@ async function startOnce(binary: string, options: StartNatsServerOptions): Promi
     const port = options.port ?? (await freePort());
     const monitorPort = await freePort();
     args.push('-js', '-a', '127.0.0.1', '-p', `${port}`, '-m', `${monitorPort}`, '-sd', storeDir);
+    if (options.tls !== undefined)
+      args.push('--tls', '--tlscert', options.tls.certFile, '--tlskey', options.tls.keyFile);
     const { cluster } = options;
     if (cluster !== undefined) {
       args.push(
