@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+
 import type { z } from 'zod';
 
 /** `maxBatchSize` → `--max-batch-size`. */
@@ -67,4 +69,20 @@ export function configOptions(
       description: `${description}${description === '' ? '' : ' '}(${envName(key, envPrefix)}${fallback})`,
     };
   });
+}
+
+/** The file a setting names (`key`, e.g. 'tlsCert'), or a ConfigError naming the setting and why it cannot be read. */
+export async function readSettingFile(key: string, path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    throw new ConfigError(
+      `${flagName(key)} ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    );
+  }
+}
+
+/** The first line of the file a setting names (a password or a token), trimmed; '' when empty. */
+export async function firstLineOf(key: string, path: string): Promise<string> {
+  return (await readSettingFile(key, path)).toString('utf8').split('\n')[0]?.trim() ?? '';
 }

@@ -1,5 +1,4 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 
 import { ServerCredentials } from '@grpc/grpc-js';
@@ -9,7 +8,7 @@ import { Counter, type Registry } from 'prom-client';
 import { TokenTable } from '@noisystudent/core';
 
 import type { Refusal } from './auth.js';
-import { ConfigError, flagName } from './config.js';
+import { ConfigError, flagName, readSettingFile } from './config.js';
 
 /** The settings of `serviceSettings` that decide who may call a service. */
 export interface SecuritySettings {
@@ -52,9 +51,9 @@ export async function grpcSecurity(settings: SecuritySettings): Promise<GrpcSecu
   let credentials = ServerCredentials.createInsecure();
   if (tlsCert !== undefined && tlsKey !== undefined) {
     const [cert, key, ca] = await Promise.all([
-      readSetting('tlsCert', tlsCert),
-      readSetting('tlsKey', tlsKey),
-      tlsClientCa === undefined ? undefined : readSetting('tlsClientCa', tlsClientCa),
+      readSettingFile('tlsCert', tlsCert),
+      readSettingFile('tlsKey', tlsKey),
+      tlsClientCa === undefined ? undefined : readSettingFile('tlsClientCa', tlsClientCa),
     ]);
     checkPem(cert, key, ca);
     credentials = ServerCredentials.createSsl(ca ?? null, [{ cert_chain: cert, private_key: key }], ca !== undefined);
@@ -67,7 +66,7 @@ export async function grpcSecurity(settings: SecuritySettings): Promise<GrpcSecu
   try {
     if (settings.tokensFile !== undefined) {
       tokens = TokenTable.parse(
-        (await readSetting('tokensFile', settings.tokensFile)).toString('utf8'),
+        (await readSettingFile('tokensFile', settings.tokensFile)).toString('utf8'),
         settings.tokensFile,
       );
     } else if (settings.tokens !== undefined) {
@@ -123,16 +122,6 @@ function checkPem(cert: Buffer, key: Buffer, ca: Buffer | undefined): void {
     } catch (error) {
       throw new ConfigError(`${flagName('tlsClientCa')}: expected PEM CA certificates (${String(error)})`);
     }
-  }
-}
-
-async function readSetting(key: string, path: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (error) {
-    throw new ConfigError(
-      `${flagName(key)} ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
-    );
   }
 }
 

@@ -1,4 +1,4 @@
-export { ConfigError, configOptions, envName, flagName, parseConfig } from './config.js';
+export { ConfigError, configOptions, envName, firstLineOf, flagName, parseConfig, readSettingFile } from './config.js';
 export { toGrpcStatus, toServiceError, type GrpcStatus } from './grpc-errors.js';
 export { startGrpcServer, type GrpcServer, type GrpcServerOptions, type ServiceRegistration } from './grpc-server.js';
 export { createLogger, type Logger, type LoggerOptions } from './logger.js';

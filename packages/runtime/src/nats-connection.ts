@@ -1,9 +1,7 @@
-import { readFile } from 'node:fs/promises';
-
 import { InvalidArgument } from '@noisystudent/core';
 import { connect, type NatsConnection } from 'nats';
 
-import { ConfigError, flagName } from './config.js';
+import { ConfigError, firstLineOf, flagName, readSettingFile } from './config.js';
 import type { Logger } from './logger.js';
 
 export interface ConnectNatsOptions {
@@ -97,14 +95,7 @@ async function natsTls(settings: {
     ['natsTlsCert', natsTlsCert],
     ['natsTlsKey', natsTlsKey],
   ] as const) {
-    if (path === undefined) continue;
-    try {
-      await readFile(path);
-    } catch (error) {
-      throw new ConfigError(
-        `${flagName(key)} ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
-      );
-    }
+    if (path !== undefined) await readSettingFile(key, path);
   }
   return {
     caFile: natsTlsCa,
@@ -129,15 +120,7 @@ async function natsLogin(settings: {
     return {};
   }
   let password = natsPassword;
-  if (natsPasswordFile !== undefined) {
-    try {
-      password = (await readFile(natsPasswordFile, 'utf8')).split('\n')[0]?.trim();
-    } catch (error) {
-      throw new ConfigError(
-        `${flagName('natsPasswordFile')} ${natsPasswordFile}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
-      );
-    }
-  }
+  if (natsPasswordFile !== undefined) password = await firstLineOf('natsPasswordFile', natsPasswordFile);
   if (!password)
     throw new ConfigError(`${flagName('natsUser')} ${natsUser}: give its password (${flagName('natsPasswordFile')})`);
   return { user: natsUser, password };

@@ -1,7 +1,5 @@
-import { readFile } from 'node:fs/promises';
-
 import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
-import { ConfigError, flagName } from '@noisystudent/runtime';
+import { ConfigError, firstLineOf, flagName, readSettingFile } from '@noisystudent/runtime';
 
 import type { LabelerConfig } from './config.js';
 
@@ -23,7 +21,7 @@ export async function teacherCredentials(
   }
   let token = config.teacherToken;
   if (config.teacherTokenFile !== undefined) {
-    token = (await read('teacherTokenFile', config.teacherTokenFile)).toString('utf8').split('\n')[0]?.trim();
+    token = await firstLineOf('teacherTokenFile', config.teacherTokenFile);
     if (!token)
       throw new ConfigError(
         `${flagName('teacherTokenFile')} ${config.teacherTokenFile}: expected the token on its first line`,
@@ -31,22 +29,12 @@ export async function teacherCredentials(
   }
   if (config.teacherTlsCa === undefined) return token === undefined ? {} : { token };
   const [ca, cert, key] = await Promise.all([
-    read('teacherTlsCa', config.teacherTlsCa),
-    config.teacherTlsCert === undefined ? undefined : read('teacherTlsCert', config.teacherTlsCert),
-    config.teacherTlsKey === undefined ? undefined : read('teacherTlsKey', config.teacherTlsKey),
+    readSettingFile('teacherTlsCa', config.teacherTlsCa),
+    config.teacherTlsCert === undefined ? undefined : readSettingFile('teacherTlsCert', config.teacherTlsCert),
+    config.teacherTlsKey === undefined ? undefined : readSettingFile('teacherTlsKey', config.teacherTlsKey),
   ]);
   return {
     credentials: credentials.createSsl(ca, key ?? null, cert ?? null),
     ...(token === undefined ? {} : { token }),
   };
-}
-
-async function read(key: string, path: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (error) {
-    throw new ConfigError(
-      `${flagName(key)} ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
-    );
-  }
 }
