@@ -199,10 +199,21 @@ async function main(): Promise<void> {
       [trainer.address, '/noisystudent.v1.Trainer/GetStatus'],
       [trainer.address, '/noisystudent.v1.Trainer/ListRounds'],
     ] as const;
+    const streams = [
+      [teacher.address, '/noisystudent.v1.Teacher/PredictStream'],
+      [labeler.address, '/noisystudent.v1.Labeler/Ingest'],
+    ] as const;
     const garbage = fc.sample(fc.uint8Array({ maxLength: 512 }), { numRuns: plan.garbageFrames, seed: options.seed });
     for (const [index, bytes] of garbage.entries()) {
-      const [address, path] = unary[index % unary.length] ?? unary[0];
-      tally('garbageFrames', await rawUnary(address, path, Buffer.from(bytes), tokens.admin));
+      // Five unary calls, then two streams whose one request is garbage, in turn.
+      const turn = index % (unary.length + streams.length);
+      const stream = streams[turn - unary.length];
+      const [address, path] = unary[turn] ?? stream ?? unary[0];
+      const answer =
+        stream === undefined
+          ? await rawUnary(address, path, Buffer.from(bytes), tokens.admin)
+          : await rawStream(address, path, Buffer.from(bytes), tokens.admin);
+      tally('garbageFrames', answer);
     }
     for (let index = 0; index < plan.oversizeFrames; index++) {
       const [address, path] = unary[index % unary.length] ?? unary[0];
@@ -458,6 +469,30 @@ function rawUnary(address: string, path: string, bytes: Buffer, token: string): 
         resolve(error === null ? 'OK' : (status[error.code] ?? String(error.code)));
       },
     );
+  });
+}
+
+/** A bidirectional stream that sends `bytes` as its one request: the status it ends with. */
+function rawStream(address: string, path: string, bytes: Buffer, token: string): Promise<string> {
+  const client = new Client(address, credentials.createInsecure());
+  const metadata = new Metadata();
+  metadata.set('authorization', `Bearer ${token}`);
+  return new Promise((resolve) => {
+    const call = client.makeBidiStreamRequest(
+      path,
+      (value: Buffer) => value,
+      (value: Buffer) => value,
+      metadata,
+      { deadline: Date.now() + 10_000 },
+    );
+    call.on('data', () => undefined);
+    call.on('status', (outcome: { code: number }) => {
+      client.close();
+      resolve(status[outcome.code] ?? String(outcome.code));
+    });
+    call.on('error', () => undefined);
+    call.write(bytes);
+    call.end();
   });
 }
 

@@ -15,6 +15,12 @@ export class TrainerMetrics {
     buckets: [10, 30, 60, 120, 300, 600, 1200, 2400, 3600, 7200],
     registers: [this.registry],
   });
+  readonly shardsSkipped = new Counter({
+    name: 'trainer_shards_skipped_total',
+    help: 'Messages on the shards subject skipped: not a Shard protobuf, another teacher version, or a bad shard id.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly steps = new Counter({
     name: 'trainer_training_steps_total',
     help: 'Optimizer steps taken (bootstrap teachers, students and baselines).',

@@ -68,11 +68,19 @@ describe('ShardCollector', () => {
     await publish(v1, Shard.encode(shard('v0', 'w3.0', [4])).finish(), 'w3.0');
 
     const folder = join(directory, 'v1');
-    const collector = new ShardCollector(nc.jetstream(), jsm, names, { directory: folder, teacherVersion: 'v1' }, log);
+    const skipped: string[] = [];
+    const collector = new ShardCollector(
+      nc.jetstream(),
+      jsm,
+      names,
+      { directory: folder, teacherVersion: 'v1', onSkipped: (reason) => skipped.push(reason) },
+      log,
+    );
     await collector.start();
     await drained('v1');
     await collector.stop();
     expect(collector.collected).toEqual({ shards: 2, examples: 8, perClass: [2, 4, 2] });
+    expect(skipped).toEqual(['not_a_shard', 'wrong_version']);
     expect((await readdir(folder)).sort()).toEqual(['w1.0.shard', 'w2.0.shard']);
     expect(Shard.decode(await readFile(join(folder, 'w1.0.shard')))).toEqual(shard('v1', 'w1.0', [0, 1, 1]));
 

@@ -14,7 +14,12 @@ export interface ShardCollectorOptions {
   teacherVersion: string;
   /** Shards asked for per pull. @default 64 */
   batch?: number;
+  /** Told of each message skipped, and why (metrics). */
+  onSkipped?: (reason: ShardSkip) => void;
 }
+
+/** Why a message on the shards subject was skipped. */
+export type ShardSkip = 'not_a_shard' | 'wrong_version' | 'bad_shard_id';
 
 /** One kept shard, as a round counts it. */
 export interface HeldShard {
@@ -114,12 +119,14 @@ export class ShardCollector {
       shard = Shard.decode(message.data);
     } catch (error) {
       this.log.error({ err: error, seq: message.seq }, 'skipped a message that is not a Shard protobuf');
+      this.options.onSkipped?.('not_a_shard');
       message.ack();
       return;
     }
     const problem = this.checkShard(shard);
     if (problem !== undefined) {
       this.log.error({ seq: message.seq, shardId: shard.shardId, problem }, 'skipped a shard');
+      this.options.onSkipped?.(problem.startsWith('teacher_version') ? 'wrong_version' : 'bad_shard_id');
       message.ack();
       return;
     }

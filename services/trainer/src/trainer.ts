@@ -133,7 +133,11 @@ export async function startTrainer(config: TrainerConfig, log: Logger): Promise<
           js,
           jsm,
           names,
-          { directory: join(config.stateDir, 'shards', version), teacherVersion: version },
+          {
+            directory: join(config.stateDir, 'shards', version),
+            teacherVersion: version,
+            onSkipped: (reason) => metrics.shardsSkipped.inc({ reason }),
+          },
           log,
         ),
       publish: (event) => {
