@@ -4,7 +4,14 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { NATS_USERS, natsPermissions, type NatsUser } from '@noisystudent/core';
+import {
+  AllowedRoots,
+  NATS_USERS,
+  natsPermissions,
+  parseAllowedRoots,
+  SYSTEM_DATASETS_ROOT,
+  type NatsUser,
+} from '@noisystudent/core';
 import { LABELER_ENV_PREFIX, labelerConfig, labelerConfigSchema } from '@noisystudent/labeler';
 import { configOptions, envName, flagName } from '@noisystudent/runtime';
 import { TEACHER_ENV_PREFIX, teacherConfig, teacherConfigSchema } from '@noisystudent/teacher';
@@ -361,9 +368,14 @@ describe.each(OVERLAYS)('deploy/k8s/overlays/%s', (overlay) => {
     expect(trainerSpec.replicas).toBe(1);
     expect(trainerSpec.serviceName).toBe('ns-trainer');
     const trainerContainer = containersOf(trainer)[0] ?? {};
-    const stateDir = trainerConfig({}, envOf(trainerContainer, objects)).stateDir;
+    const trainerSettings = trainerConfig({}, envOf(trainerContainer, objects));
+    const stateDir = trainerSettings.stateDir;
     const mounts = trainerContainer['volumeMounts'] as Array<{ name: string; mountPath: string }>;
     expect(mounts).toContainEqual({ name: trainerSpec.volumeClaimTemplates[0]?.metadata.name, mountPath: stateDir });
+    // The trainer refuses to start with its state folder or its data set outside --allowed-roots.
+    const trainerRoots = new AllowedRoots(parseAllowedRoots(trainerSettings.allowedRoots) ?? []);
+    expect(trainerRoots.contains(stateDir)).toBe(true);
+    expect(trainerRoots.contains(SYSTEM_DATASETS_ROOT)).toBe(true);
   });
 
   it('scales and protects the teacher Deployment it names', () => {
@@ -424,6 +436,11 @@ describe('deploy/docker', () => {
         ).bin;
         expect(Object.values(bin).map((path) => `services/${name}/${path.replace(/^\.\//, '')}`)).toEqual([spec.main]);
       }
+      // The image's trainer state folder lies in its allowed roots (else the trainer refuses to start).
+      const envValue = (name: string): string | undefined => new RegExp(`\\b${name}=(\\S+)`).exec(dockerfile)?.[1];
+      const imageRoots = new AllowedRoots(parseAllowedRoots(envValue('NS_TRAINER_ALLOWED_ROOTS')) ?? []);
+      expect(imageRoots.contains(envValue('NS_TRAINER_STATE_DIR') ?? '')).toBe(true);
+      expect(imageRoots.contains(SYSTEM_DATASETS_ROOT)).toBe(true);
       for (const variable of dockerfile.match(/\bNS_[A-Z_]+(?==)/g) ?? []) {
         const owner = Object.values(SERVICES).find((spec) => variable.startsWith(spec.prefix));
         expect(owner?.envNames, variable).toContain(variable);

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 
 import type { ConnectOptions } from '@noisystudent/client';
+import { AllowedRoots, isNsError, parseAllowedRoots } from '@noisystudent/core';
 import { connect, type NatsConnection } from 'nats';
 
 import { CliError, EXIT } from './cli-error.js';
@@ -21,6 +22,7 @@ export interface GlobalOptions {
   natsUser?: string;
   natsPasswordFile?: string;
   natsTlsCa?: string;
+  allowedRoots?: string;
 }
 
 export const DEFAULT_DATA_DIR = '.noisystudent';
@@ -169,6 +171,31 @@ export function makeOutput(json: boolean): Output {
       else human(value);
     },
   };
+}
+
+/** `--allowed-roots` (NS_ALLOWED_ROOTS) opened: the folders nsctl reads and writes files in. */
+export async function allowedRootsOf(options: GlobalOptions): Promise<AllowedRoots> {
+  return AllowedRoots.open(parseAllowedRoots(options.allowedRoots), '--allowed-roots (NS_ALLOWED_ROOTS)').catch(
+    usageError,
+  );
+}
+
+/**
+ * `path` checked against the allowed roots, links resolved: an existing file or folder to read, or
+ * where a file or folder to write lands. Outside them, or missing, is a usage error (exit 2).
+ */
+export async function allowedPath(
+  roots: AllowedRoots,
+  field: string,
+  path: string,
+  use: 'read' | 'write',
+): Promise<string> {
+  return (use === 'read' ? roots.readable(field, path) : roots.writable(field, path)).catch(usageError);
+}
+
+function usageError(error: unknown): never {
+  if (isNsError(error)) throw new CliError(error.message, EXIT.usage, { cause: error });
+  throw error;
 }
 
 export function dataDirOf(options: GlobalOptions): string {

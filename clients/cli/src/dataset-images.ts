@@ -1,6 +1,8 @@
 // Fashion-MNIST images as nsctl sends them: raw uint8 tensors with stable source ids, the split
 // the trainer leaves unlabeled included (the same seeded split, so the labels it trains on never
 // come back as unlabeled images).
+import type { AllowedRoots } from '@noisystudent/core';
+
 import { CliError, EXIT } from './cli-error.js';
 
 export type DatasetSplitName = 'unlabeled' | 'train' | 'test';
@@ -19,6 +21,8 @@ export interface DatasetSelection {
   preset: string;
   seed?: number;
   dataDir?: string;
+  /** When given, the data set's files must lie in these. */
+  roots?: AllowedRoots;
 }
 
 export async function datasetImages(
@@ -37,7 +41,7 @@ export async function datasetImages(
   const source = selection.split === 'test' ? 'test' : 'train';
   let data;
   try {
-    data = await loadFashionMnist(source, selection.dataDir);
+    data = await loadFashionMnist(source, selection.dataDir, selection.roots);
   } catch (error) {
     throw new CliError(
       `Fashion-MNIST not found (${error instanceof Error ? error.message : String(error)}): install it with \`apt-get install dataset-fashion-mnist\`, or give --dataset-dir`,

@@ -43,6 +43,12 @@ const program = new Command('nsctl')
   .option('--nats-user <user>', "NATS user for the registry (default: the stack's admin user)")
   .option('--nats-password-file <file>', 'a file whose first line is the password of --nats-user')
   .option('--nats-tls-ca <file>', 'PEM CA to verify NATS servers that require TLS')
+  .addOption(
+    new Option(
+      '--allowed-roots <dirs>',
+      'folders, comma-separated, the files nsctl reads and writes must lie in, links resolved (default: the working directory, the temp folder, /usr/share/datasets)',
+    ).env('NS_ALLOWED_ROOTS'),
+  )
   .option(
     '--token-file <file>',
     'a file whose first line is the token for services started with tokens (else the NS_TOKEN variable)',

@@ -1,7 +1,7 @@
 // nsctl as a user runs it: the built bin in its own process, against a stack it starts itself.
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,6 +101,36 @@ describe('nsctl without a stack', () => {
     const push = await nsctl(['--data', dir, 'models', 'push', notModel]);
     expect(push.code).toBe(2);
     expect(push.stderr).toContain('expected an encoded ModelArtifact');
+  });
+
+  it('reads and writes files only inside --allowed-roots, links resolved', async () => {
+    const inside = join(dir, 'inside');
+    const outside = join(dir, 'outside');
+    await mkdir(join(inside, 'images'), { recursive: true });
+    await mkdir(outside, { recursive: true });
+    await writeFile(join(outside, 'secret.png'), encodeGrayscalePng(2, 2, new Uint8Array(4)));
+    await writeFile(join(inside, 'images', 'fine.png'), encodeGrayscalePng(2, 2, new Uint8Array(4)));
+    await symlink(join(outside, 'secret.png'), join(inside, 'images', 'linked.png'));
+    const roots = ['--data', join(inside, 'stack'), '--allowed-roots', inside];
+    const refused = [
+      await nsctl([...roots, 'predict', join(inside, 'images')]),
+      await nsctl([...roots, 'ingest', join(inside, 'images', 'linked.png')]),
+      await nsctl([...roots, 'models', 'push', join(outside, 'secret.png')]),
+      await nsctl([...roots, 'models', 'export', 'v1', join(outside, 'v1.nsmodel')]),
+      await nsctl([...roots, 'report', join(outside, 'report')]),
+      await nsctl(['--data', join(outside, 'stack'), '--allowed-roots', inside, 'up']),
+    ];
+    for (const run of refused) {
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr).toContain(`is outside the allowed roots (${await realpath(inside)})`);
+      expect(run.stderr).toContain('--allowed-roots (NS_ALLOWED_ROOTS)');
+    }
+    expect(refused[0]?.stderr).toContain(`image: ${join(inside, 'images', 'linked.png')} (really`);
+    expect(existsSync(join(outside, 'v1.nsmodel'))).toBe(false);
+    expect(existsSync(join(outside, 'stack'))).toBe(false);
+    const missingRoot = await nsctl(['--allowed-roots', join(dir, 'nope'), 'predict', join(inside, 'images')]);
+    expect(missingRoot.code).toBe(2);
+    expect(missingRoot.stderr).toContain(`--allowed-roots (NS_ALLOWED_ROOTS): ${join(dir, 'nope')}: no such folder`);
   });
 });
 

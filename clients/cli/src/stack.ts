@@ -52,6 +52,8 @@ export interface UpOptions {
   extraArgs: Partial<Record<ServiceName, string[]>>;
   /** How long each part may take to answer. */
   readyTimeoutMs: number;
+  /** The folders the teacher and the trainer may read and write files in (real paths; the data folder lies in them). */
+  allowedRoots: readonly string[];
   say: (line: string) => void;
 }
 
@@ -275,6 +277,7 @@ export async function startStack(
         '--prefix',
         options.prefix,
         ...['--nats-user', service, '--nats-password-file', login.passwordFiles[service]],
+        ...(service === 'labeler' ? [] : ['--allowed-roots', options.allowedRoots.join(',')]),
         ...(service === 'trainer' ? ['--state-dir', join(dataDir, 'trainer')] : []),
         ...(service === 'labeler' ? ['--teachers', `127.0.0.1:${ports.grpc.teacher}`, '--balance', 'none'] : []),
         ...(options.extraArgs[service] ?? []),

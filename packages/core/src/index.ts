@@ -26,6 +26,13 @@ export {
   versionOfArtifactName,
   type NatsNames,
 } from './names.js';
+export {
+  AllowedRoots,
+  SYSTEM_DATASETS_ROOT,
+  defaultAllowedRoots,
+  parseAllowedRoots,
+  pathInside,
+} from './allowed-roots.js';
 export { isSha256Hex, sha256Hex } from './sha256.js';
 export { isTransientNatsError, retryTransient } from './transient.js';
 export { hashToken, newToken, ROLES, TokenTable, type Role, type TokenEntry } from './tokens.js';

@@ -8,7 +8,7 @@ export { HealthClient, type HealthStatus } from './health-client.js';
 export { runServiceMain, type ServiceMainSpec } from './service-main.js';
 export { serveBoundedDuplex, type BoundedDuplexOptions, type BoundedDuplexState } from './bounded-duplex.js';
 export { connectNats, natsCredentials, splitServers, type ConnectNatsOptions } from './nats-connection.js';
-export { portSetting, rateLimitSettings, serviceSettings } from './settings.js';
+export { allowedRootsSettings, openAllowedRoots, portSetting, rateLimitSettings, serviceSettings } from './settings.js';
 export {
   announceListening,
   spawnService,

@@ -1,5 +1,7 @@
-import { NAME_PREFIX_PATTERN } from '@noisystudent/core';
+import { AllowedRoots, NAME_PREFIX_PATTERN, parseAllowedRoots } from '@noisystudent/core';
 import { z } from 'zod';
+
+import { envName } from './config.js';
 
 /** A TCP port setting; 0 lets the OS pick one (tests and benchmarks). */
 export function portSetting(defaultPort: number, what: string): z.ZodDefault<z.ZodCoercedNumber> {
@@ -20,6 +22,22 @@ export const rateLimitSettings = {
     .optional()
     .describe('images a caller may send at once; default 2 s worth of --rate-limit'),
 };
+
+/** For the services that read or write files (teacher, trainer): the folders those may lie in. */
+export const allowedRootsSettings = {
+  allowedRoots: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'folders the files this service reads and writes must lie in, links resolved, comma-separated (default: the working directory, the system temp folder, /usr/share/datasets)',
+    ),
+};
+
+/** `--allowed-roots` opened: the given folders (each must exist) or the defaults; refusals name the flag and `NS_<SERVICE>_ALLOWED_ROOTS`. */
+export function openAllowedRoots(given: string | undefined, envPrefix: string): Promise<AllowedRoots> {
+  return AllowedRoots.open(parseAllowedRoots(given), `--allowed-roots (${envName('allowedRoots', envPrefix)})`);
+}
 
 /**
  * The settings every service has, spelled the same everywhere: `--host`, `--nats-url`,

@@ -1,5 +1,11 @@
 import { BACKEND_REQUESTS } from '@noisystudent/ml';
-import { parseConfig, portSetting, rateLimitSettings, serviceSettings } from '@noisystudent/runtime';
+import {
+  allowedRootsSettings,
+  parseConfig,
+  portSetting,
+  rateLimitSettings,
+  serviceSettings,
+} from '@noisystudent/runtime';
 import { z } from 'zod';
 
 const positive = z.coerce.number().int().positive();
@@ -8,6 +14,7 @@ const positive = z.coerce.number().int().positive();
 export const teacherConfigSchema = z
   .object({
     ...serviceSettings,
+    ...allowedRootsSettings,
     port: portSetting(50051, 'gRPC port'),
     metricsPort: portSetting(9464, 'Prometheus /metrics port'),
     modelFile: z.string().min(1).optional().describe('serve this encoded ModelArtifact file instead of the registry'),

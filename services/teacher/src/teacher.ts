@@ -6,6 +6,7 @@ import {
   connectNats,
   natsCredentials,
   grpcSecurity,
+  openAllowedRoots,
   rateLimitedCounter,
   rateLimitOf,
   refusalCounter,
@@ -16,7 +17,7 @@ import {
 import type { Role } from '@noisystudent/core';
 import type { NatsConnection } from 'nats';
 
-import type { TeacherConfig } from './config.js';
+import { TEACHER_ENV_PREFIX, type TeacherConfig } from './config.js';
 import { HotSwap } from './hot-swap.js';
 import { TeacherMetrics } from './metrics.js';
 import { ModelHost } from './model-host.js';
@@ -64,6 +65,12 @@ export async function startTeacher(config: TeacherConfig, log: Logger): Promise<
   // TLS files, tokens and the loopback rule first: a bad setting stops the start before it opens anything.
   const security = await grpcSecurity(config);
   const natsLogin = await natsCredentials(config);
+  const modelFile =
+    config.modelFile === undefined
+      ? undefined
+      : await (
+          await openAllowedRoots(config.allowedRoots, TEACHER_ENV_PREFIX)
+        ).readable('--model-file', config.modelFile);
   const metrics = new TeacherMetrics();
   // The native kernels' OpenMP threads share the cores with the gRPC thread (and, on small
   // machines, with the callers): spinning while they wait for work starves it. Measured with
@@ -140,8 +147,8 @@ export async function startTeacher(config: TeacherConfig, log: Logger): Promise<
 
   let nats: NatsConnection | undefined;
   let source: TeacherSource;
-  if (config.modelFile !== undefined) {
-    source = await fileTeacherSource(config.modelFile);
+  if (modelFile !== undefined) {
+    source = await fileTeacherSource(modelFile);
   } else {
     nats = await connectNats({ servers: config.natsUrl, name: 'teacher', log, ...natsLogin });
     source = await openRegistry(nats, { prefix: config.prefix, replicas: config.natsReplicas });

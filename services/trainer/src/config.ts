@@ -1,5 +1,6 @@
 import { BACKEND_REQUESTS, PRESETS, studentNoiseOf, type ExperimentConfig } from '@noisystudent/ml';
-import { ConfigError, parseConfig, portSetting, serviceSettings } from '@noisystudent/runtime';
+import type { AllowedRoots } from '@noisystudent/core';
+import { allowedRootsSettings, ConfigError, parseConfig, portSetting, serviceSettings } from '@noisystudent/runtime';
 import { z } from 'zod';
 
 import type { DatasetSpec } from './ml-protocol.js';
@@ -15,6 +16,7 @@ export const STUDENT_ARCHITECTURES = ['reference-resnet'] as const;
 /** Every setting of the trainer: flag `--min-pseudo-labeled`, variable `NS_TRAINER_MIN_PSEUDO_LABELED`, default. */
 export const trainerConfigSchema = z.object({
   ...serviceSettings,
+  ...allowedRootsSettings,
   port: portSetting(50053, 'gRPC port'),
   maxMessageBytes: positive
     .default(64 * 1024)
@@ -190,6 +192,18 @@ export function experimentConfig(config: TrainerConfig): ExperimentConfig {
       : { pseudoBatchSize: Math.max(1, Math.round(config.unlabeledRatio * labeledBatchSize)) }),
     studentNoise: studentNoiseOf(preset, config),
   };
+}
+
+/**
+ * The paths the trainer was given, checked against `--allowed-roots` before anything opens: its
+ * state folder (made if missing), the data set's folders, the imported teacher. The loaders check
+ * every file they read again.
+ */
+export async function checkPaths(config: TrainerConfig, roots: AllowedRoots): Promise<void> {
+  await roots.writable('--state-dir', config.stateDir);
+  if (config.datasetDir !== undefined) await roots.readable('--dataset-dir', config.datasetDir);
+  if (config.testDir !== undefined) await roots.readable('--test-dir', config.testDir);
+  if (config.importTeacher !== undefined) await roots.readable('--import-teacher', config.importTeacher);
 }
 
 /** Where the labeled data comes from. */

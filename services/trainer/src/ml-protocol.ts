@@ -12,6 +12,8 @@ export interface MlWorkerInit {
   backend?: BackendRequest;
   dataset: DatasetSpec;
   config: ExperimentConfig;
+  /** `--allowed-roots`, opened (real paths), and how refusals name the setting: every file read must lie in them. */
+  allowedRoots: { roots: string[]; setting: string };
 }
 
 /** A model's evaluation as the worker reports it: eval decides, test is reported. */

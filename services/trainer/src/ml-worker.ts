@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 
+import { AllowedRoots } from '@noisystudent/core';
 import { ModelArtifact, type EvaluationMetrics, type TrainingConfig } from '@noisystudent/proto';
 import {
   decodeModelArtifact,
@@ -29,6 +30,7 @@ import { readRoundExamples } from './pseudo-labeled-set.js';
 const port = parentPort;
 if (port === null) throw new Error('ml-worker.ts runs as a worker thread');
 const init = workerData as MlWorkerInit;
+const roots = new AllowedRoots(init.allowedRoots.roots, init.allowedRoots.setting);
 
 function reply(message: MlReply, transfer: ArrayBuffer[] = []): void {
   port?.postMessage(message, transfer);
@@ -38,17 +40,20 @@ async function loadData(spec: DatasetSpec): Promise<{ name: string; train: Label
   switch (spec.kind) {
     case 'fashion-mnist': {
       const [train, test] = await Promise.all([
-        loadFashionMnist('train', spec.dir),
-        loadFashionMnist('test', spec.dir),
+        loadFashionMnist('train', spec.dir, roots),
+        loadFashionMnist('test', spec.dir, roots),
       ]);
       return { name: 'fashion-mnist', train, test };
     }
     case 'cifar10': {
-      const [train, test] = await Promise.all([loadCifar10('train', spec.dir), loadCifar10('test', spec.dir)]);
+      const [train, test] = await Promise.all([
+        loadCifar10('train', spec.dir, roots),
+        loadCifar10('test', spec.dir, roots),
+      ]);
       return { name: 'cifar10', train, test };
     }
     case 'folder': {
-      const size = { height: spec.height, width: spec.width, channels: spec.channels };
+      const size = { height: spec.height, width: spec.width, channels: spec.channels, roots };
       const [train, test] = await Promise.all([loadImageFolder(spec.dir, size), loadImageFolder(spec.testDir, size)]);
       if (train.classNames.join('\n') !== test.classNames.join('\n')) {
         throw new Error(
@@ -216,7 +221,7 @@ async function handle(request: Exclude<MlRequest, { type: 'stop' }>): Promise<vo
       return;
     }
     case 'import-layers': {
-      const model = await loadLayersModelFolder(request.folder);
+      const model = await loadLayersModelFolder(request.folder, roots);
       try {
         const { bytes } = await encodeModelArtifact(
           model,

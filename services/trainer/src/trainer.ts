@@ -19,6 +19,7 @@ import {
   natsCredentials,
   ensureShardsStream,
   grpcSecurity,
+  openAllowedRoots,
   refusalCounter,
   startGrpcServer,
   startMetricsServer,
@@ -26,7 +27,14 @@ import {
 } from '@noisystudent/runtime';
 import type { NatsConnection } from 'nats';
 
-import { datasetSpec, experimentConfig, roundTrigger, type TrainerConfig } from './config.js';
+import {
+  checkPaths,
+  datasetSpec,
+  experimentConfig,
+  roundTrigger,
+  TRAINER_ENV_PREFIX,
+  type TrainerConfig,
+} from './config.js';
 import { writeFileDurably } from './durable-file.js';
 import { MlHost, type Progress } from './ml-host.js';
 import { TrainerMetrics } from './metrics.js';
@@ -60,6 +68,8 @@ export async function startTrainer(config: TrainerConfig, log: Logger): Promise<
   // TLS files, tokens and the loopback rule first: a bad setting stops the start before it opens anything.
   const security = await grpcSecurity(config);
   const natsLogin = await natsCredentials(config);
+  const roots = await openAllowedRoots(config.allowedRoots, TRAINER_ENV_PREFIX);
+  await checkPaths(config, roots);
   const names = natsNames(config.prefix);
   const trigger = roundTrigger(config);
   const experiment = experimentConfig(config);
@@ -74,6 +84,7 @@ export async function startTrainer(config: TrainerConfig, log: Logger): Promise<
       ...(config.backend === undefined ? {} : { backend: config.backend }),
       dataset: datasetSpec(config),
       config: experiment,
+      allowedRoots: { roots: [...roots.roots], setting: roots.setting },
     });
     const facts = ml.facts;
     log.info(

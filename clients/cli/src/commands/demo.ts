@@ -12,7 +12,7 @@ import type { ExperimentConfig } from '@noisystudent/ml/data';
 import type { Command } from 'commander';
 
 import { CliError, EXIT } from '../cli-error.js';
-import { makeOutput, parseCount, type Addresses, type GlobalOptions } from '../context.js';
+import { allowedPath, allowedRootsOf, makeOutput, parseCount, type Addresses, type GlobalOptions } from '../context.js';
 import { datasetImages, type DatasetImage } from '../dataset-images.js';
 import { gatherReport } from '../report/gather-report.js';
 import { writeReport } from '../report/write-report.js';
@@ -206,6 +206,9 @@ export function registerDemo(program: Command): void {
       const rounds =
         flags.rounds === undefined ? (await presetOf(preset)).rounds : parseCount('--rounds', flags.rounds, 1);
       const dataDir = global.data === '.noisystudent' ? DEMO_DATA_DIR : global.data;
+      const roots = await allowedRootsOf(global);
+      await allowedPath(roots, '--report', flags.report, 'write');
+      await allowedPath(roots, '--data', dataDir, 'write');
       const existing = await readStack(dataDir);
       if (existing !== undefined && stackRunning(existing)) {
         throw new CliError(
@@ -224,6 +227,7 @@ export function registerDemo(program: Command): void {
             ? (await presetOf(preset)).unlabeled
             : parseCount('--unlabeled', flags.unlabeled, 1),
         ...(flags.datasetDir === undefined ? {} : { dataDir: flags.datasetDir }),
+        roots,
       });
       out.note(
         `demo: preset ${preset}, ${rounds} rounds, ${count(unlabeled.length)} unlabeled images; stack in ${resolve(dataDir)}`,
@@ -288,6 +292,7 @@ export function registerDemo(program: Command): void {
         const testImages = await reportTestImages(
           parseCount('--test-images', flags.testImages),
           flags.datasetDir,
+          roots,
           out.note,
         );
         const predicted = await predictSome(

@@ -7,7 +7,7 @@ import { connectLabeler, type ConnectOptions, type IngestSummary } from '@noisys
 import type { Command } from 'commander';
 
 import { CliError, EXIT } from '../cli-error.js';
-import { makeOutput, parseCount, resolveAddresses, target, type GlobalOptions } from '../context.js';
+import { allowedRootsOf, makeOutput, parseCount, resolveAddresses, target, type GlobalOptions } from '../context.js';
 import { datasetImages, type DatasetSplitName } from '../dataset-images.js';
 import { imageFiles } from '../image-files.js';
 import { bar, count, duration } from '../view/format.js';
@@ -98,13 +98,14 @@ export function registerIngest(program: Command): void {
           ...(limit === undefined ? {} : { limit }),
           ...(flags.seed === undefined ? {} : { seed: parseCount('--seed', flags.seed) }),
           ...(flags.datasetDir === undefined ? {} : { dataDir: flags.datasetDir }),
+          roots: await allowedRootsOf(global),
         });
         items = images;
       } else {
         if (paths.length === 0)
           throw new CliError('give image files or folders, or --dataset fashion-mnist', EXIT.usage);
         items = [];
-        for await (const file of imageFiles(paths)) {
+        for await (const file of imageFiles(paths, await allowedRootsOf(global))) {
           if (limit !== undefined && items.length >= limit) break;
           const root = paths.find((path) => file.startsWith(path)) ?? '';
           const id = (relative(root, file) || file).replace(/[^A-Za-z0-9_.:/-]/g, '_');

@@ -6,7 +6,14 @@ import { openRegistry, type Registry, type TeacherRecord } from '@noisystudent/r
 import type { Command } from 'commander';
 
 import { CliError, EXIT } from '../cli-error.js';
-import { connectStackNats, makeOutput, resolveAddresses, type GlobalOptions } from '../context.js';
+import {
+  allowedPath,
+  allowedRootsOf,
+  connectStackNats,
+  makeOutput,
+  resolveAddresses,
+  type GlobalOptions,
+} from '../context.js';
 import { count, percent, table } from '../view/format.js';
 
 export async function withRegistry<T>(global: GlobalOptions, use: (registry: Registry) => Promise<T>): Promise<T> {
@@ -146,8 +153,9 @@ export function registerModels(program: Command): void {
     .action(
       action(async (global, file: string, flags: { promote: boolean; reason: string }) => {
         const out = makeOutput(global.json);
+        const real = await allowedPath(await allowedRootsOf(global), 'file', file, 'read');
         const bytes = new Uint8Array(
-          await readFile(file).catch((error: unknown) => {
+          await readFile(real).catch((error: unknown) => {
             throw new CliError(`${file}: ${error instanceof Error ? error.message : String(error)}`, EXIT.usage);
           }),
         );
@@ -217,8 +225,9 @@ export function registerModels(program: Command): void {
     .action(
       action(async (global, version: string, file: string) => {
         const out = makeOutput(global.json);
+        const target = await allowedPath(await allowedRootsOf(global), 'file', file, 'write');
         const { bytes, info } = await withRegistry(global, (registry) => registry.getArtifact(version));
-        await writeFile(file, bytes);
+        await writeFile(target, bytes);
         out.result({ version, file, size: info.size, sha256: info.sha256 }, () =>
           out.line(`wrote ${version} to ${file} (${count(info.size)} bytes, sha256 ${info.sha256.slice(0, 12)})`),
         );

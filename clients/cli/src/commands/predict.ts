@@ -3,7 +3,7 @@ import { connectTeacher } from '@noisystudent/client';
 import type { Command } from 'commander';
 
 import { CliError, EXIT } from '../cli-error.js';
-import { makeOutput, parseCount, resolveAddresses, target, type GlobalOptions } from '../context.js';
+import { allowedRootsOf, makeOutput, parseCount, resolveAddresses, target, type GlobalOptions } from '../context.js';
 import { imageFiles } from '../image-files.js';
 import { percent, table } from '../view/format.js';
 
@@ -20,7 +20,7 @@ export function registerPredict(program: Command): void {
       const out = makeOutput(global.json);
       const topK = parseCount('--top-k', flags.topK, 1);
       const files: string[] = [];
-      for await (const file of imageFiles(paths)) files.push(file);
+      for await (const file of imageFiles(paths, await allowedRootsOf(global))) files.push(file);
       if (files.length === 0) throw new CliError(`no PNG or JPEG files in ${paths.join(', ')}`, EXIT.usage);
       const teacher = connectTeacher(target(await resolveAddresses(global), 'teacher'));
       const results: Array<{

@@ -1,7 +1,15 @@
 // nsctl report <dir>: report.json and a self-contained index.html from a running stack.
+import type { AllowedRoots } from '@noisystudent/core';
 import type { Command } from 'commander';
 
-import { makeOutput, parseCount, resolveAddresses, type GlobalOptions } from '../context.js';
+import {
+  allowedPath,
+  allowedRootsOf,
+  makeOutput,
+  parseCount,
+  resolveAddresses,
+  type GlobalOptions,
+} from '../context.js';
 import { datasetImages, type DatasetImage } from '../dataset-images.js';
 import { gatherReport } from '../report/gather-report.js';
 import { writeReport } from '../report/write-report.js';
@@ -17,6 +25,7 @@ interface ReportFlags {
 export async function reportTestImages(
   count: number,
   datasetDir: string | undefined,
+  roots: AllowedRoots,
   note: (line: string) => void,
 ): Promise<DatasetImage[]> {
   if (count === 0) return [];
@@ -25,6 +34,7 @@ export async function reportTestImages(
       split: 'test',
       limit: count,
       preset: 'default',
+      roots,
       ...(datasetDir === undefined ? {} : { dataDir: datasetDir }),
     });
     return images;
@@ -55,10 +65,13 @@ export function registerReport(program: Command): void {
     .action(async (dir: string, flags: ReportFlags, command: Command) => {
       const global = command.optsWithGlobals<GlobalOptions>();
       const out = makeOutput(global.json);
+      const roots = await allowedRootsOf(global);
+      const target = await allowedPath(roots, 'dir', dir, 'write');
       const addresses = await resolveAddresses(global);
       const testImages = await reportTestImages(
         parseCount('--test-images', flags.testImages),
         flags.datasetDir,
+        roots,
         out.note,
       );
       const report = await gatherReport(addresses, {
@@ -68,7 +81,7 @@ export function registerReport(program: Command): void {
         settings: {},
         say: out.note,
       });
-      const written = await writeReport(dir, report);
+      const written = await writeReport(target, report);
       out.result(written, () => out.line(`report: ${written.htmlPath} (data: ${written.jsonPath})`));
     });
 }

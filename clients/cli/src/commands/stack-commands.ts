@@ -3,7 +3,14 @@ import { connectLabeler, connectTeacher, connectTrainer } from '@noisystudent/cl
 import type { Command } from 'commander';
 
 import { CliError, EXIT } from '../cli-error.js';
-import { DEFAULT_DATA_DIR, makeOutput, resolveAddresses, type GlobalOptions } from '../context.js';
+import {
+  allowedPath,
+  allowedRootsOf,
+  DEFAULT_DATA_DIR,
+  makeOutput,
+  resolveAddresses,
+  type GlobalOptions,
+} from '../context.js';
 import { snapshotTable, takeSnapshot, unreachable } from '../snapshot.js';
 import { readStack, startStack, stopStack, type ServiceName, type StackFile } from '../stack.js';
 import { LiveView } from '../view/live-view.js';
@@ -36,13 +43,16 @@ export interface UpFlags {
   timeoutSeconds: string;
 }
 
-export function upStack(global: GlobalOptions, flags: UpFlags, say: (line: string) => void): Promise<StackFile> {
+export async function upStack(global: GlobalOptions, flags: UpFlags, say: (line: string) => void): Promise<StackFile> {
   const timeout = Number(flags.timeoutSeconds);
   if (!(timeout > 0))
     throw new CliError(`--timeout-seconds: expected a positive number, got "${flags.timeoutSeconds}"`, EXIT.usage);
+  const roots = await allowedRootsOf(global);
+  await allowedPath(roots, '--data', global.data, 'write');
   return startStack(
     {
       dataDir: global.data,
+      allowedRoots: roots.roots,
       freePorts: flags.freePorts,
       prefix: global.prefix ?? 'ns',
       extraArgs: {

@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { NotFound, type AllowedRoots } from '@noisystudent/core';
+
 import type { LabeledImages } from './fashion-mnist.js';
 
 /** The class names of CIFAR-10, in label order (as in `batches.meta.txt`). */
@@ -37,13 +39,21 @@ export const CIFAR10_BATCH_FILES: Readonly<Record<Cifar10Split, readonly string[
  * in the files' CHW planes. Class names come from `batches.meta.txt` when the folder has it,
  * else `CIFAR10_CLASSES`. Errors name the file: missing, truncated, or a label above 9.
  */
-export async function loadCifar10(split: Cifar10Split, dir: string): Promise<LabeledImages> {
+export async function loadCifar10(
+  split: Cifar10Split,
+  dir: string,
+  /** When given, files whose real path lies outside these are refused. */
+  roots?: AllowedRoots,
+): Promise<LabeledImages> {
   const files = CIFAR10_BATCH_FILES[split];
   if (files === undefined) throw new Error(`split: expected 'train' or 'test', got ${String(split)}`);
   // One file after the other, so an error always names the first bad file (in parallel, whichever
   // read failed first would be named, differently from run to run).
   const batches: LabeledImages[] = [];
-  for (const file of files) batches.push(await readCifar10Batch(join(dir, file)));
+  for (const file of files) {
+    const path = join(dir, file);
+    batches.push(await readCifar10Batch(roots === undefined ? path : await roots.readable('CIFAR-10 file', path)));
+  }
   const count = batches.reduce((sum, batch) => sum + batch.count, 0);
   const images = new Uint8Array(count * PLANE * 3);
   const labels = new Uint8Array(count);
@@ -60,7 +70,7 @@ export async function loadCifar10(split: Cifar10Split, dir: string): Promise<Lab
     height: CIFAR10_SIZE,
     width: CIFAR10_SIZE,
     channels: 3,
-    classNames: await readCifar10ClassNames(dir),
+    classNames: await readCifar10ClassNames(dir, roots),
   };
 }
 
@@ -120,13 +130,15 @@ export function parseCifar10Batch(bytes: Uint8Array, source: string): LabeledIma
 }
 
 /** The names in `dir/batches.meta.txt` (one per line, blank lines ignored), or `CIFAR10_CLASSES` without it. */
-export async function readCifar10ClassNames(dir: string): Promise<readonly string[]> {
+export async function readCifar10ClassNames(dir: string, roots?: AllowedRoots): Promise<readonly string[]> {
   const path = join(dir, 'batches.meta.txt');
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readFile(roots === undefined ? path : await roots.readable('CIFAR-10 file', path), 'utf8');
   } catch (error) {
-    if (error instanceof Error && 'code' in error && error.code === 'ENOENT') return CIFAR10_CLASSES;
+    if (error instanceof NotFound || (error instanceof Error && 'code' in error && error.code === 'ENOENT')) {
+      return CIFAR10_CLASSES;
+    }
     throw new Error(`${path}: cannot read class names: ${error instanceof Error ? error.message : String(error)}`);
   }
   const names = text

@@ -1,6 +1,8 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import type { AllowedRoots } from '@noisystudent/core';
+
 import { readIdxFile } from './idx.js';
 
 /** Where Debian's `dataset-fashion-mnist` installs the files. */
@@ -41,9 +43,11 @@ const FILE_PREFIX: Record<FashionMnistSplit, string> = { train: 'train', test: '
 export async function loadFashionMnist(
   split: FashionMnistSplit,
   dir = process.env['NS_FASHION_MNIST_DIR'] ?? DEFAULT_FASHION_MNIST_DIR,
+  /** When given, files whose real path lies outside these are refused. */
+  roots?: AllowedRoots,
 ): Promise<LabeledImages> {
-  const imagesPath = await findFile(dir, `${FILE_PREFIX[split]}-images-idx3-ubyte`);
-  const labelsPath = await findFile(dir, `${FILE_PREFIX[split]}-labels-idx1-ubyte`);
+  const imagesPath = await findFile(dir, `${FILE_PREFIX[split]}-images-idx3-ubyte`, roots);
+  const labelsPath = await findFile(dir, `${FILE_PREFIX[split]}-labels-idx1-ubyte`, roots);
   const images = await readIdxFile(imagesPath, 3);
   const labels = await readIdxFile(labelsPath, 1);
   const [count = 0, height = 0, width = 0] = images.dims;
@@ -68,15 +72,15 @@ export async function loadFashionMnist(
   };
 }
 
-async function findFile(dir: string, baseName: string): Promise<string> {
+async function findFile(dir: string, baseName: string, roots: AllowedRoots | undefined): Promise<string> {
   for (const candidate of [`${baseName}.gz`, baseName]) {
     const path = join(dir, candidate);
     try {
       await access(path);
-      return path;
     } catch {
-      // try the next spelling
+      continue; // try the next spelling
     }
+    return roots === undefined ? path : roots.readable('Fashion-MNIST file', path);
   }
   throw new Error(
     `${join(dir, baseName)}(.gz): not found; install Debian's dataset-fashion-mnist (npm run bootstrap) or set NS_FASHION_MNIST_DIR`,

@@ -2,6 +2,7 @@ import type { Dirent } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import type { AllowedRoots } from '@noisystudent/core';
 import sharp from 'sharp';
 
 import type { LabeledImages } from './fashion-mnist.js';
@@ -30,6 +31,8 @@ export interface ImageFolderOptions extends ImageSize {
   concurrency?: number;
   /** Skip files that cannot be decoded (listed in `skipped`) instead of failing on the first. @default false */
   skipUnreadable?: boolean;
+  /** Refuse (or with `skipUnreadable`, skip) images whose real path, links resolved, lies outside these. */
+  roots?: AllowedRoots;
 }
 
 export interface ImageFolder extends LabeledImages {
@@ -88,7 +91,8 @@ export async function loadImageFolder(root: string, options: ImageFolderOptions)
       const file = files[index];
       if (file === undefined) continue;
       try {
-        decoded[index] = await decodeImage(file.path, size);
+        const real = options.roots === undefined ? file.path : await options.roots.readable('image', file.path);
+        decoded[index] = await decodeImage(real, size);
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         if (options.skipUnreadable !== true) {
