@@ -134,7 +134,7 @@ describe('a configuration that cannot work stops the trainer at start, naming wh
     ]);
     expect(run.code).toBe(1);
     expect(run.output).toContain('--dataset-dir');
-    expect(run.output).toContain('/nonexistent/train-images-idx3-ubyte');
+    expect(run.output).toContain('--dataset-dir: /nonexistent does not exist');
   });
 
   it.concurrent('a NATS server that does not answer', async () => {
