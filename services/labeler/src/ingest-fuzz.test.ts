@@ -16,6 +16,7 @@ import {
   type Image,
   type IngestRequest,
   type IngestResponse,
+  type LabelerServer,
 } from '@noisystudent/proto';
 import { startNatsServer, type NatsServer } from '@noisystudent/registry/testing';
 import { natsNames } from '@noisystudent/core';
@@ -174,7 +175,7 @@ describe('Ingest under random input', () => {
             definition: LabelerService,
             name: 'noisystudent.v1.Labeler',
             implementation: {
-              ingest: (call) =>
+              ingest: (call: Parameters<LabelerServer['ingest']>[0]) =>
                 handleIngest(call, {
                   store: new UnlabeledStore(nc.jetstream(), names),
                   inputSpec: () => SPEC,
@@ -186,7 +187,7 @@ describe('Ingest under random input', () => {
                   log: createLogger({ service: 'labeler-fuzz', level: 'silent' }),
                 }),
               getStats: (_call, callback) => callback({ code: status.UNIMPLEMENTED, details: 'not in this test' }),
-            },
+            } satisfies LabelerServer,
           },
         ]);
         const client = new LabelerClient(`127.0.0.1:${server.port}`, credentials.createInsecure());
