@@ -3,8 +3,6 @@
 // requests without an image — every request is answered exactly once, each rejection is
 // INVALID_ARGUMENT naming the field, the call ends OK, and NS_UNLABELED holds exactly one message
 // per source id answered stored (nothing acknowledged is lost, nothing stored twice).
-import { crc32, deflateSync } from 'node:zlib';
-
 import { credentials, status } from '@grpc/grpc-js';
 import { modelInputSpec, trainingPreprocessing } from '@noisystudent/ml';
 import {
@@ -22,6 +20,7 @@ import { startNatsServer, type NatsServer } from '@noisystudent/registry/testing
 import { natsNames } from '@noisystudent/core';
 import { createLogger, DEFAULT_RETENTION, ensureStreams, startGrpcServer } from '@noisystudent/runtime';
 import fc from 'fast-check';
+import sharp from 'sharp';
 import { connect, type JetStreamManager, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -52,30 +51,10 @@ afterAll(async () => {
   await nats?.stop();
 });
 
-/** A valid 8-bit grayscale PNG of `side`², so mutations start from something the decoder accepts. */
-function grayPng(side: number): Buffer {
-  const chunk = (type: string, data: Buffer): Buffer => {
-    const typed = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(data.length);
-    const checksum = Buffer.alloc(4);
-    checksum.writeUInt32BE(crc32(typed));
-    return Buffer.concat([length, typed, checksum]);
-  };
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(side, 0);
-  header.writeUInt32BE(side, 4);
-  header[8] = 8;
-  const rows = Buffer.alloc(side * (side + 1), 77);
-  for (let row = 0; row < side; row++) rows[row * (side + 1)] = 0;
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', header),
-    chunk('IDAT', deflateSync(rows)),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
-const PNG = grayPng(SIDE);
+/** A valid grayscale PNG of the model's size, so mutations start from something the decoder accepts. */
+const PNG = await sharp(Buffer.alloc(SIDE * SIDE, 77), { raw: { width: SIDE, height: SIDE, channels: 1 } })
+  .png()
+  .toBuffer();
 
 const sourceId = fc.oneof(
   { weight: 6, arbitrary: fc.integer({ min: 0, max: 40 }).map((index) => `cam/${index}`) },
