@@ -100,12 +100,26 @@ const tensor: fc.Arbitrary<Image> = fc
 
 const noImage: fc.Arbitrary<Image> = fc.constant({ content: undefined });
 
+/** Images the teacher must answer: the unchanged PNG or JPEG, or the model's exact uint8 tensor. */
+const good: fc.Arbitrary<Image> = fc.oneof(
+  fc.constantFrom<'png' | 'jpeg'>('png', 'jpeg').map((kind): Image => ({
+    content: { $case: 'encoded', value: kind === 'png' ? png : jpeg },
+  })),
+  fc.uint8Array({ minLength: 28 * 28, maxLength: 28 * 28 }).map((bytes): Image => ({
+    content: { $case: 'tensor', value: { shape: [28, 28, 1], dtype: Dtype.UINT8, data: Buffer.from(bytes) } },
+  })),
+);
+
 describe('the teacher under random input', () => {
   it(`answers ${RUNS} random Predicts OK or INVALID_ARGUMENT, naming the field`, async () => {
     const codes = new Map<string, number>();
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.oneof(encoded, tensor, noImage), { minLength: 0, maxLength: 10 }),
+        fc.oneof(
+          fc.array(fc.oneof(encoded, tensor, noImage), { minLength: 0, maxLength: 10 }),
+          // Requests of valid images only, so that OK answers are exercised as often as refusals.
+          fc.array(good, { minLength: 1, maxLength: 4 }),
+        ),
         fc.integer({ min: 0, max: 12 }),
         async (images, topK) => {
           const outcome = await client.predict({ images, topK }).then(
