@@ -142,6 +142,7 @@ export class LabelingWorker {
 
   private async labelWindow(delivered: JsMsg[]): Promise<void> {
     const { teacherVersion } = this.options;
+    const started = Date.now();
     // A window held longer than the ack wait (the teacher away for minutes) would be delivered
     // again into another window while this one still holds it: an image with two outcomes.
     // Telling NATS the window is still being worked on restarts each message's ack wait.
@@ -149,12 +150,24 @@ export class LabelingWorker {
       for (const message of delivered) message.working();
     }, this.ackWaitMs / 3);
     try {
-      const messages = await this.withoutLabeled(delivered);
+      let messages = await this.withoutLabeled(delivered);
       if (messages.length === 0) {
         await this.flush();
         return;
       }
-      const labeled = await Promise.all(messages.map((message) => this.label(message)));
+      let labeled = await Promise.all(messages.map((message) => this.label(message)));
+      if (Date.now() - started > this.ackWaitMs / 3) {
+        // Labeling outlasted a renewal of the ack wait: had that renewal been lost (the consumer's
+        // node dying), NATS may have delivered these images to another replica, which may have
+        // stored their outcomes meanwhile. Those are not stored a second time.
+        const kept = new Set(await this.withoutLabeled(messages, () => true));
+        labeled = labeled.filter((_, index) => kept.has(messages[index] as JsMsg));
+        messages = messages.filter((message) => kept.has(message));
+        if (messages.length === 0) {
+          await this.flush();
+          return;
+        }
+      }
       const sequences = messages.map((message) => message.seq);
       const windowId = `w${Math.min(...sequences)}-${Math.max(...sequences)}-${messages.length}`;
       const { parts, counts } = buildShards(labeled, {
@@ -194,11 +207,15 @@ export class LabelingWorker {
   }
 
   /**
-   * `delivered` less the images delivered again that already have an outcome in this version's
-   * shards (their earlier acknowledgement was lost): those are acknowledged here.
+   * `delivered` less the images (those `atRisk`) that already have an outcome in this version's
+   * shards: delivered again after their earlier acknowledgement was lost, or labeled meanwhile by
+   * another replica after this one's ack-wait renewals were lost. Those are acknowledged here.
    */
-  private async withoutLabeled(delivered: JsMsg[]): Promise<JsMsg[]> {
-    const again = delivered.filter((message) => message.redelivered);
+  private async withoutLabeled(
+    delivered: JsMsg[],
+    atRisk: (message: JsMsg) => boolean = (message) => message.redelivered,
+  ): Promise<JsMsg[]> {
+    const again = delivered.filter(atRisk);
     if (again.length === 0) return delivered;
     const ids = new Map(again.map((message) => [message, sourceIdOf(message, decoded(message))]));
     const done = await this.index.labeled([...ids.values()]);
@@ -212,7 +229,7 @@ export class LabelingWorker {
     const skipped = delivered.length - fresh.length;
     this.log.info(
       { teacherVersion: this.options.teacherVersion, images: skipped },
-      'images delivered again already have an outcome in the shards; acknowledged without labeling them again',
+      'images already have an outcome in the shards (delivered again, or labeled by another replica meanwhile); acknowledged without a second one',
     );
     this.onAlreadyLabeled(skipped);
     return fresh;
