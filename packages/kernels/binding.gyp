@@ -27,7 +27,7 @@
         [
           "have_dnnl==1",
           {
-            "sources": ["src/native/dnnl_conv.cc"],
+            "sources": ["src/native/dnnl_conv.cc", "src/native/inference_graph.cc", "src/native/graph_binding.cc"],
             "defines": ["NS_HAVE_DNNL"],
             "libraries": ["-ldnnl"]
           }

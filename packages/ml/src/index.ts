@@ -39,6 +39,8 @@ export { parseIdx, readIdxFile, type IdxArray } from './data/idx.js';
 export { buildReferenceResNet, forwardFlopsPerImage, type ReferenceResNetOptions } from './models/reference-resnet.js';
 export { createRandom, seededValues, shuffledIndices } from './random.js';
 export { foldBatchNorm, withFoldedModel, type FoldedModel, type FoldReport } from './models/fold-batch-norm.js';
+export { compileInferenceGraph, nativeInferenceGraph } from './models/native-graph.js';
+export type { InferenceGraph } from '@noisystudent/kernels';
 export { NoiseDropout, type NoiseDropoutArgs } from './models/noise-dropout.js';
 export { BatchSampler, validateTrainingSet, type TrainingSet } from './train/batches.js';
 export { loadCheckpoint, saveCheckpoint } from './train/checkpoint.js';

@@ -77,6 +77,7 @@ export class HotSwap {
           previous,
           loadMs: Math.round(loaded.loadMs),
           foldedBatchNorms: loaded.foldedBatchNorms,
+          engine: loaded.engine,
         },
         'serving new teacher version',
       );

@@ -14,6 +14,8 @@ export interface LoadedModel {
   sha256: string;
   /** Batch normalisations folded into the convolutions of the served copy. */
   foldedBatchNorms: number;
+  /** What runs it: "native graph", or "tfjs (<why not the graph>)". */
+  engine: string;
   /** Units of the model's output: the bound of top_k. */
   classCount: number;
   loadMs: number;
@@ -91,8 +93,8 @@ export class ModelHost {
       bytes.buffer as ArrayBuffer,
     ]);
     if (reply.type !== 'loaded') throw new Error(`unexpected reply ${reply.type} to load`);
-    const { modelId, metadata, foldedBatchNorms, classCount, loadMs } = reply;
-    return { modelId, metadata, sha256: reply.sha256, foldedBatchNorms, classCount, loadMs };
+    const { modelId, metadata, foldedBatchNorms, engine, classCount, loadMs } = reply;
+    return { modelId, metadata, sha256: reply.sha256, foldedBatchNorms, engine, classCount, loadMs };
   }
 
   /** `input` is count images, each height × width × channels, already preprocessed; it is transferred. */

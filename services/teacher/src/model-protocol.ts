@@ -25,6 +25,8 @@ export type WorkerReply =
       sha256: string;
       /** Batch normalisations folded into the convolutions of the served copy. */
       foldedBatchNorms: number;
+      /** What runs it: "native graph", or "tfjs (<why not the graph>)". */
+      engine: string;
       /** Units of the model's output: the bound of top_k. */
       classCount: number;
       loadMs: number;

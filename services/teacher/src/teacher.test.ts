@@ -54,6 +54,8 @@ beforeAll(async () => {
   const served = await teacher.serving('v1');
   // Served as the folded inference copy: the reference ResNet's 8 batch normalisations are gone.
   expect(served.foldedBatchNorms).toBe(8);
+  // And run as one native graph wherever the native kernels load (the predictions below check its numbers).
+  if (process.env['NS_NATIVE_KERNELS'] !== '0') expect(served.engine).toBe('native graph');
   client = connectTeacher(teacher.port);
 });
 

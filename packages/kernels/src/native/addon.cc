@@ -7,6 +7,13 @@
 
 #include "kernels.h"
 
+#ifdef NS_HAVE_DNNL
+namespace ns {
+// graph_binding.cc: the InferenceGraph class (whole-model inference on oneDNN).
+void register_inference_graph(Napi::Env env, Napi::Object exports);
+}  // namespace ns
+#endif
+
 namespace {
 
 class Heap {
@@ -260,6 +267,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("threads", Napi::Function::New(env, Threads));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("convLibrary", Napi::Function::New(env, ConvLibrary));
+#ifdef NS_HAVE_DNNL
+  ns::register_inference_graph(env, exports);
+#endif
   return exports;
 }
 

@@ -3,7 +3,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { initBackend } from '../backend/select-backend.js';
-import { createRandom, seededValues } from '../random.js';
+import { seededValues } from '../random.js';
+import { randomizeBatchNorms } from '../testing/batch-norms.js';
 import { foldBatchNorm } from './fold-batch-norm.js';
 import { buildReferenceResNet } from './reference-resnet.js';
 import { buildResNet } from './resnet.js';
@@ -11,26 +12,6 @@ import { buildResNet } from './resnet.js';
 beforeAll(async () => {
   await initBackend({ request: 'wasm', log: () => undefined });
 });
-
-/** Gives every batch normalisation statistics far from the identity, as training would. */
-function randomizeBatchNorms(model: tfl.LayersModel, seed: number): void {
-  const random = createRandom(seed);
-  for (const layer of model.layers) {
-    if (layer.getClassName() !== 'BatchNormalization') continue;
-    const weights = layer.getWeights();
-    // gamma, beta, moving mean, moving variance (variance > 0).
-    const values = weights.map((weight, index) =>
-      tf.tensor(
-        Array.from({ length: weight.size }, () =>
-          index === 3 ? 0.2 + 2 * random() : index === 0 ? 0.5 + random() : random() - 0.5,
-        ),
-        weight.shape,
-      ),
-    );
-    layer.setWeights(values);
-    tf.dispose(values);
-  }
-}
 
 async function predictions(model: tfl.LayersModel, images: tf.Tensor): Promise<Float32Array> {
   const output = model.predict(images) as tf.Tensor;

@@ -3,3 +3,4 @@ export { lossAndWeightGradients, outputsOverTolerance, runOn, scaledMaxError } f
 export { seededValues } from '../random.js';
 export { makeTestArtifact, type TestArtifactOptions } from './test-artifact.js';
 export { trainedFashionArtifact, type TrainedArtifactOptions } from './trained-artifact.js';
+export { randomizeBatchNorms } from './batch-norms.js';

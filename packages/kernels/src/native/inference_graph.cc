@@ -1,0 +1,276 @@
+// A whole model's inference as one native call, for the serving path: the layers of a folded
+// convolutional network (convolutions with bias, ReLU and a residual sum fused in, global average
+// pooling, dense layers, softmax) run back to back on oneDNN with activations in the blocked
+// layouts its convolutions prefer, instead of one tfjs kernel (and one NHWC round trip) per layer.
+// The plan of primitives and buffers is built once per batch size and kept.
+#include "inference_graph.h"
+
+#include <dnnl.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace ns {
+namespace {
+
+using dnnl::memory;
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+struct Engine {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+};
+
+Engine& engine() {
+  thread_local Engine instance;
+  return instance;
+}
+
+struct Step {
+  dnnl::primitive primitive;
+  std::unordered_map<int, memory> args;
+};
+
+// A tensor of the plan: its memory (a blocked 4-D layout, or plain [n, features] after pooling).
+struct Value {
+  memory mem;
+  bool features = false;  // plain [n, features], read by the dense layers
+};
+
+}  // namespace
+
+struct InferenceGraph::Plan {
+  int batch = 0;
+  memory input;  // wraps the caller's NHWC buffer; its handle is set on every run
+  std::vector<Step> steps;
+  // Dense layers and softmax run after the oneDNN steps, in plain C++ on [n, features] values.
+  struct DenseStep {
+    const GraphNode* node;
+    const float* in;
+    float* out;
+  };
+  std::vector<std::vector<float>> plain;  // buffers of the dense steps
+  std::vector<DenseStep> dense;
+  memory pooled;  // the [n, c] features the dense steps start from, if any
+  const float* result = nullptr;
+  int result_width = 0;
+};
+
+InferenceGraph::InferenceGraph(int height, int width, int channels, std::vector<GraphNode> nodes)
+    : height_(height), width_(width), channels_(channels), nodes_(std::move(nodes)) {
+  if (nodes_.empty()) throw std::invalid_argument("nodes: expected at least one layer");
+  // Shapes of every tensor (0 = the input), checked now so a run can never fail on them.
+  shapes_.push_back({height, width, channels, 0});
+  for (size_t index = 0; index < nodes_.size(); ++index) {
+    GraphNode& node = nodes_[index];
+    const std::string where = "nodes[" + std::to_string(index) + "]";
+    const auto input_of = [&](int id) -> const TensorShape& {
+      if (id < 0 || static_cast<size_t>(id) > index) throw std::invalid_argument(where + ": input " + std::to_string(id) + " is not computed before it");
+      return shapes_[id];
+    };
+    const TensorShape& in = input_of(node.input);
+    switch (node.op) {
+      case GraphOp::kConv: {
+        if (in.features != 0) throw std::invalid_argument(where + ": a convolution needs a feature map");
+        if (in.channels != node.in_channels) {
+          throw std::invalid_argument(where + ": expected " + std::to_string(node.in_channels) + " input channels, got " + std::to_string(in.channels));
+        }
+        const int out_h = (in.height + node.pad_top + node.pad_bottom - node.kernel_h) / node.stride_h + 1;
+        const int out_w = (in.width + node.pad_left + node.pad_right - node.kernel_w) / node.stride_w + 1;
+        if (out_h <= 0 || out_w <= 0) throw std::invalid_argument(where + ": the output would be empty");
+        if (node.weights.size() != static_cast<size_t>(node.kernel_h) * node.kernel_w * node.in_channels * node.out_channels) {
+          throw std::invalid_argument(where + ": weights: expected kernel_h·kernel_w·in·out values");
+        }
+        if (!node.bias.empty() && node.bias.size() != static_cast<size_t>(node.out_channels)) {
+          throw std::invalid_argument(where + ": bias: expected one value per output channel");
+        }
+        shapes_.push_back({out_h, out_w, node.out_channels, 0});
+        if (node.skip >= 0) {
+          const TensorShape& skip = input_of(node.skip);
+          if (skip.height != out_h || skip.width != out_w || skip.channels != node.out_channels || skip.features != 0) {
+            throw std::invalid_argument(where + ": the residual input's shape differs from the convolution's output");
+          }
+        }
+        break;
+      }
+      case GraphOp::kGlobalAveragePool:
+        if (in.features != 0) throw std::invalid_argument(where + ": pooling needs a feature map");
+        shapes_.push_back({0, 0, 0, in.channels});
+        break;
+      case GraphOp::kDense:
+        if (in.features == 0) throw std::invalid_argument(where + ": a dense layer needs features (after pooling)");
+        if (in.features != node.in_channels) throw std::invalid_argument(where + ": expected " + std::to_string(node.in_channels) + " input features");
+        if (node.weights.size() != static_cast<size_t>(node.in_channels) * node.out_channels) {
+          throw std::invalid_argument(where + ": weights: expected in·out values");
+        }
+        if (!node.bias.empty() && node.bias.size() != static_cast<size_t>(node.out_channels)) {
+          throw std::invalid_argument(where + ": bias: expected one value per output");
+        }
+        shapes_.push_back({0, 0, 0, node.out_channels});
+        break;
+    }
+  }
+  if (shapes_.back().features == 0) throw std::invalid_argument("nodes: the last layer must give features (dense)");
+  // Each tensor's last reader: a residual input read last by its convolution can be summed into in place.
+  last_use_.assign(shapes_.size(), -1);
+  for (size_t index = 0; index < nodes_.size(); ++index) {
+    last_use_[nodes_[index].input] = static_cast<int>(index);
+    if (nodes_[index].op == GraphOp::kConv && nodes_[index].skip >= 0) last_use_[nodes_[index].skip] = static_cast<int>(index);
+  }
+}
+
+InferenceGraph::~InferenceGraph() = default;
+
+int InferenceGraph::output_width() const { return shapes_.back().features; }
+
+InferenceGraph::Plan& InferenceGraph::plan_for(int batch) {
+  auto found = plans_.find(batch);
+  if (found != plans_.end()) return *found->second;
+  auto& eng = engine();
+  auto plan = std::make_unique<Plan>();
+  plan->batch = batch;
+  plan->input = memory({{batch, channels_, height_, width_}, dt::f32, tag::nhwc}, eng.engine, nullptr);
+  std::vector<Value> values(shapes_.size());
+  values[0].mem = plan->input;
+
+  // A value in the layout `desc`: itself, or a reorder of it into a new buffer.
+  const auto as_layout = [&](int id, const memory::desc& desc) -> memory {
+    if (values[id].mem.get_desc() == desc) return values[id].mem;
+    memory converted(desc, eng.engine);
+    plan->steps.push_back({dnnl::reorder(values[id].mem, converted), {{DNNL_ARG_FROM, values[id].mem}, {DNNL_ARG_TO, converted}}});
+    return converted;
+  };
+
+  for (size_t index = 0; index < nodes_.size(); ++index) {
+    const GraphNode& node = nodes_[index];
+    const TensorShape& in = shapes_[node.input];
+    const TensorShape& out = shapes_[index + 1];
+    Value& result = values[index + 1];
+    switch (node.op) {
+      case GraphOp::kConv: {
+        const memory::dims src_dims{batch, in.channels, in.height, in.width};
+        const memory::dims weight_dims{node.out_channels, node.in_channels, node.kernel_h, node.kernel_w};
+        const memory::dims dst_dims{batch, out.channels, out.height, out.width};
+        const memory::desc src_any(src_dims, dt::f32, tag::any), weights_any(weight_dims, dt::f32, tag::any);
+        const memory::desc dst_any(dst_dims, dt::f32, tag::any);
+        const memory::desc bias_desc({node.out_channels}, dt::f32, tag::x);
+        dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                             src_any, weights_any, bias_desc, dst_any, {node.stride_h, node.stride_w},
+                                             {0, 0}, {node.pad_top, node.pad_left}, {node.pad_bottom, node.pad_right});
+        dnnl::post_ops ops;
+        if (node.skip >= 0) ops.append_sum(1.0f);
+        if (node.relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+        dnnl::primitive_attr attr;
+        attr.set_post_ops(ops);
+        dnnl::convolution_forward::primitive_desc pd(desc, attr, eng.engine);
+
+        memory src = as_layout(node.input, pd.src_desc());
+        // Weights (HWIO) and bias, reordered into the primitive's layout once, here.
+        memory weights(pd.weights_desc(), eng.engine);
+        memory plain_weights({weight_dims, dt::f32, tag::hwio}, eng.engine, const_cast<float*>(node.weights.data()));
+        dnnl::reorder(plain_weights, weights).execute(eng.stream, plain_weights, weights);
+        memory bias(bias_desc, eng.engine);
+        float* bias_data = static_cast<float*>(bias.get_data_handle());
+        for (int c = 0; c < node.out_channels; ++c) bias_data[c] = node.bias.empty() ? 0.0f : node.bias[c];
+
+        if (node.skip >= 0) {
+          // The sum post-op adds what dst holds: the residual, in place when nothing reads it later
+          // and its layout is the output's, else copied (reordered) into a new buffer first.
+          // Never the graph's input: that buffer is the caller's.
+          const bool in_place = node.skip != 0 && node.skip != node.input &&
+                                last_use_[node.skip] == static_cast<int>(index) &&
+                                values[node.skip].mem.get_desc() == pd.dst_desc();
+          if (in_place) {
+            result.mem = values[node.skip].mem;
+          } else {
+            result.mem = memory(pd.dst_desc(), eng.engine);
+            plan->steps.push_back({dnnl::reorder(values[node.skip].mem, result.mem),
+                                   {{DNNL_ARG_FROM, values[node.skip].mem}, {DNNL_ARG_TO, result.mem}}});
+          }
+        } else {
+          result.mem = memory(pd.dst_desc(), eng.engine);
+        }
+        plan->steps.push_back({dnnl::convolution_forward(pd),
+                               {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, result.mem}}});
+        break;
+      }
+      case GraphOp::kGlobalAveragePool: {
+        const memory::desc& src_desc = values[node.input].mem.get_desc();
+        const memory::desc dst_any({batch, in.channels, 1, 1}, dt::f32, tag::any);
+        dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_avg_exclude_padding,
+                                         src_desc, dst_any, {1, 1}, {in.height, in.width}, {0, 0}, {0, 0});
+        dnnl::pooling_forward::primitive_desc pd(desc, eng.engine);
+        memory pooled(pd.dst_desc(), eng.engine);
+        plan->steps.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, values[node.input].mem}, {DNNL_ARG_DST, pooled}}});
+        // Plain [n, c] for the dense layers.
+        result.mem = memory({{batch, in.channels, 1, 1}, dt::f32, tag::nchw}, eng.engine);
+        result.features = true;
+        if (pooled.get_desc() == result.mem.get_desc()) {
+          result.mem = pooled;
+        } else {
+          plan->steps.push_back({dnnl::reorder(pooled, result.mem), {{DNNL_ARG_FROM, pooled}, {DNNL_ARG_TO, result.mem}}});
+        }
+        break;
+      }
+      case GraphOp::kDense: {
+        plan->plain.emplace_back(static_cast<size_t>(batch) * node.out_channels);
+        const float* source = static_cast<const float*>(values[node.input].mem.get_data_handle());
+        result.mem = memory({{batch, node.out_channels}, dt::f32, tag::nc}, eng.engine, plan->plain.back().data());
+        result.features = true;
+        plan->dense.push_back({&node, source, plan->plain.back().data()});
+        break;
+      }
+    }
+  }
+  plan->result = static_cast<const float*>(values.back().mem.get_data_handle());
+  plan->result_width = shapes_.back().features;
+  auto& stored = *plan;
+  plans_.emplace(batch, std::move(plan));
+  return stored;
+}
+
+void InferenceGraph::run(const float* input, int batch, float* output) {
+  if (batch <= 0) throw std::invalid_argument("batch: expected a positive count");
+  Plan& plan = plan_for(batch);
+  auto& eng = engine();
+  plan.input.set_data_handle(const_cast<float*>(input));
+  for (Step& step : plan.steps) step.primitive.execute(eng.stream, step.args);
+  eng.stream.wait();
+  for (const Plan::DenseStep& step : plan.dense) {
+    const GraphNode& node = *step.node;
+    const int in = node.in_channels, out = node.out_channels;
+    for (int n = 0; n < batch; ++n) {
+      const float* x = step.in + static_cast<size_t>(n) * in;
+      float* y = step.out + static_cast<size_t>(n) * out;
+      for (int o = 0; o < out; ++o) y[o] = node.bias.empty() ? 0.0f : node.bias[o];
+      for (int i = 0; i < in; ++i) {
+        const float value = x[i];
+        const float* row = node.weights.data() + static_cast<size_t>(i) * out;
+        for (int o = 0; o < out; ++o) y[o] += value * row[o];
+      }
+      if (node.activation == DenseActivation::kRelu) {
+        for (int o = 0; o < out; ++o) y[o] = std::max(y[o], 0.0f);
+      } else if (node.activation == DenseActivation::kSoftmax) {
+        float largest = y[0];
+        for (int o = 1; o < out; ++o) largest = std::max(largest, y[o]);
+        double total = 0;
+        for (int o = 0; o < out; ++o) {
+          y[o] = std::exp(y[o] - largest);
+          total += y[o];
+        }
+        for (int o = 0; o < out; ++o) y[o] = static_cast<float>(y[o] / total);
+      }
+    }
+  }
+  std::memcpy(output, plan.result, static_cast<size_t>(batch) * plan.result_width * sizeof(float));
+}
+
+}  // namespace ns
