@@ -3,6 +3,7 @@
 // callers and under one PredictStream with 256 requests in flight. Prints one JSON line.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import {
   buildReferenceResNet,
   decodeModelArtifact,
@@ -17,6 +19,7 @@ import {
   FASHION_MNIST_CLASSES,
   initBackend,
   integerOption,
+  nativeInferenceGraph,
   positiveNumberOption,
   runMain,
   seededValues,
@@ -52,38 +55,72 @@ const program = new Command()
 
 const round = (value: number, digits = 1): number => Number(value.toFixed(digits));
 
+/** USER_HZ: the unit of /proc/<pid>/stat's times on Linux (100 on every common build). */
+const CLOCK_TICKS_PER_SECOND = 100;
+
 function percentile(sorted: number[], fraction: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))] ?? NaN;
 }
 
-/** In-process predictOnBatch at several batch sizes: images per second of the best and its size. */
-function bestInProcess(model: ReturnType<typeof buildReferenceResNet>, seconds: number, say: (line: string) => void) {
-  let best = { batch: 1, imagesPerSecond: 0, batchMs: 0 };
-  for (const batch of [1, 8, 16, 32, 64, 128]) {
-    const input = tf.tensor4d(
-      seededValues(batch * 28 * 28, batch).map((value) => (value + 1) * 127.5),
-      [batch, 28, 28, 1],
-    );
-    const step = (): void => {
-      tf.tidy(() => (model.predictOnBatch(input) as tf.Tensor).dataSync());
-    };
-    step();
-    step();
-    let images = 0;
-    const started = performance.now();
-    while (performance.now() - started < (seconds * 1000) / 4) {
-      step();
-      images += batch;
-    }
-    const elapsed = (performance.now() - started) / 1000;
-    input.dispose();
-    const imagesPerSecond = images / elapsed;
-    say(`in-process batch ${batch}: ${imagesPerSecond.toFixed(0)} img/s`);
-    if (imagesPerSecond > best.imagesPerSecond)
-      best = { batch, imagesPerSecond, batchMs: (1000 * batch) / imagesPerSecond };
+/** The model in this process, run the way the service runs it: the native graph when it compiles, else tfjs. */
+interface InProcessEngine {
+  name: string;
+  predict(input: Float32Array, batch: number): void;
+}
+
+function inProcessEngine(folded: tfl.LayersModel): InProcessEngine {
+  const native = nativeInferenceGraph(folded);
+  if (native.ok) return { name: 'native graph', predict: (input, batch) => void native.graph.run(input, batch) };
+  return {
+    name: `tfjs (${native.reason})`,
+    predict: (input, batch) =>
+      void tf.tidy(() => (folded.predictOnBatch(tf.tensor4d(input, [batch, 28, 28, 1])) as tf.Tensor).dataSync()),
+  };
+}
+
+interface InProcessFigures {
+  batch: number;
+  imagesPerSecond: number;
+  /** CPU time of this whole process (every thread) per image. */
+  cpuMsPerImage: number;
+  /** Wall time of one call, median. */
+  callMsP50: number;
+}
+
+/** Repeated calls at one batch size for `seconds`: rate, CPU per image, median call time. */
+function measureInProcess(engine: InProcessEngine, batch: number, seconds: number): InProcessFigures {
+  const input = Float32Array.from(seededValues(batch * 28 * 28, batch), (value) => (value + 1) * 127.5);
+  engine.predict(input, batch);
+  engine.predict(input, batch);
+  const calls: number[] = [];
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  while (performance.now() - started < seconds * 1000) {
+    const callStarted = performance.now();
+    engine.predict(input, batch);
+    calls.push(performance.now() - callStarted);
   }
-  return best;
+  const elapsed = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const images = calls.length * batch;
+  return {
+    batch,
+    imagesPerSecond: images / elapsed,
+    cpuMsPerImage: (cpu.user + cpu.system) / 1000 / images,
+    callMsP50: percentile(
+      calls.sort((a, b) => a - b),
+      0.5,
+    ),
+  };
+}
+
+/** CPU seconds (user + system, every thread) a process has used so far, from /proc (Linux). */
+function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
 }
 
 /** Starts services/teacher/dist/main.js on a model file; resolves once its health says it serves the model. */
@@ -180,52 +217,75 @@ runMain('bench:serve', async () => {
   );
   const loaded = (await decodeModelArtifact(artifact.bytes)).model;
   model.dispose();
-  // Like for like: the service serves the batch-norm-folded copy, so the in-process figure does too.
-  const inProcess = await withFoldedModel(loaded, async (folded) => bestInProcess(folded, options.seconds, say));
+  // Like for like: the service serves the batch-norm-folded copy through the native graph when
+  // it compiles, so the in-process figures do too. The best batch size becomes the service's.
+  const inProcess = await withFoldedModel(loaded, async (folded) => {
+    const engine = inProcessEngine(folded);
+    say(`in-process engine: ${engine.name}`);
+    const bySize = [1, 8, 16, 32, 64, 128].map((batch) => {
+      const figures = measureInProcess(engine, batch, options.seconds / 4);
+      say(
+        `in-process batch ${batch}: ${figures.imagesPerSecond.toFixed(0)} img/s, ${figures.cpuMsPerImage.toFixed(3)} CPU ms/img`,
+      );
+      return figures;
+    });
+    const best = bySize.reduce((a, b) => (b.imagesPerSecond > a.imagesPerSecond ? b : a));
+    return { engine: engine.name, best, single: bySize[0] as InProcessFigures };
+  });
   loaded.dispose();
 
   const directory = await mkdtemp(join(tmpdir(), 'ns-bench-serve-'));
   const modelFile = join(directory, 'bench.nsmodel');
   await writeFile(modelFile, artifact.bytes);
-  const service = await startService(modelFile, inProcess.batch, options.maxQueueDelayMs, options.profileService);
+  const batchSize = inProcess.best.batch;
+  const service = await startService(modelFile, batchSize, options.maxQueueDelayMs, options.profileService);
+  const pid = service.child.pid ?? 0;
   try {
     const client = new TeacherClient(service.address, credentials.createInsecure());
     const pixels = Buffer.from(Uint8Array.from(seededValues(784, 5), (value) => Math.floor((value + 1) * 127.5)));
     const image: Image = {
       content: { $case: 'tensor', value: { shape: [28, 28, 1], dtype: Dtype.UINT8, data: pixels } },
     };
-    const predictOne = (): Promise<void> =>
+    const predict = (images: Image[]): Promise<void> =>
       new Promise((resolve, reject) =>
-        client.predict({ images: [image], topK: 0 }, (error: ServiceError | null) =>
+        client.predict({ images, topK: 0 }, (error: ServiceError | null) =>
           error === null ? resolve() : reject(error),
         ),
       );
 
-    const unaryPhase = async (seconds: number) => {
+    /** `callers` callers each sending `imagesPerCall` images per Predict for `seconds`; the service's CPU per image. */
+    const unaryPhase = async (seconds: number, callers: number, imagesPerCall: number, probe: boolean) => {
+      const images = Array.from({ length: imagesPerCall }, () => image);
       const latencies: number[] = [];
-      const healthLatencies: number[] = [];
       const until = performance.now() + seconds * 1000;
       const caller = async (): Promise<void> => {
         while (performance.now() < until) {
           const started = performance.now();
-          await predictOne();
+          await predict(images);
           latencies.push(performance.now() - started);
         }
       };
+      const cpuBefore = processCpuSeconds(pid);
       const started = performance.now();
       const [probed] = await Promise.all([
-        probeHealth(service.port, seconds),
-        ...Array.from({ length: options.clients }, caller),
+        probe ? probeHealth(service.port, seconds) : Promise.resolve([]),
+        ...Array.from({ length: callers }, caller),
       ]);
-      healthLatencies.push(...probed);
-      return { imagesPerSecond: latencies.length / ((performance.now() - started) / 1000), latencies, healthLatencies };
+      const served = latencies.length * imagesPerCall;
+      return {
+        imagesPerSecond: served / ((performance.now() - started) / 1000),
+        cpuMsPerImage: ((processCpuSeconds(pid) - cpuBefore) * 1000) / served,
+        latencies: latencies.sort((a, b) => a - b),
+        healthLatencies: probed.sort((a, b) => a - b),
+      };
     };
 
-    const streamPhase = (seconds: number): Promise<number> =>
+    const streamPhase = (seconds: number): Promise<{ imagesPerSecond: number; cpuMsPerImage: number }> =>
       new Promise((resolve, reject) => {
         const stream = client.predictStream();
         let sent = 0;
         let answered = 0;
+        const cpuBefore = processCpuSeconds(pid);
         const started = performance.now();
         const until = started + seconds * 1000;
         const send = (): void => {
@@ -238,39 +298,75 @@ runMain('bench:serve', async () => {
           if (performance.now() < until) send();
           else if (answered === sent) stream.end();
         });
-        stream.on('end', () => resolve(answered / ((performance.now() - started) / 1000)));
+        stream.on('end', () =>
+          resolve({
+            imagesPerSecond: answered / ((performance.now() - started) / 1000),
+            cpuMsPerImage: ((processCpuSeconds(pid) - cpuBefore) * 1000) / answered,
+          }),
+        );
         stream.on('error', reject);
         for (let index = 0; index < options.inFlight; index++) send();
       });
 
     say('warming up the service');
-    await unaryPhase(Math.min(2, options.seconds));
+    await unaryPhase(Math.min(2, options.seconds), options.clients, 1, false);
     const before = await meanBatch(service.metricsPort);
     say(`unary: ${options.clients} callers × 1 image for ${options.seconds} s`);
-    const unary = await unaryPhase(options.seconds);
+    const unary = await unaryPhase(options.seconds, options.clients, 1, true);
     const afterUnary = await meanBatch(service.metricsPort);
+    const batchCallers = Math.max(1, Math.round(options.clients / batchSize));
+    say(`unary: ${batchCallers} callers × ${batchSize} images for ${options.seconds} s`);
+    const unaryBatch = await unaryPhase(options.seconds, batchCallers, batchSize, false);
+    const afterUnaryBatch = await meanBatch(service.metricsPort);
     say(`stream: ${options.inFlight} requests in flight for ${options.seconds} s`);
-    const streamImagesPerSecond = await streamPhase(options.seconds);
+    const stream = await streamPhase(options.seconds);
     const afterStream = await meanBatch(service.metricsPort);
+    say(`one caller × 1 image, one call at a time, for ${options.seconds} s`);
+    const lone = await unaryPhase(options.seconds, 1, 1, false);
     client.close();
 
-    const latencies = unary.latencies.sort((a, b) => a - b);
-    const healthLatencies = unary.healthLatencies.sort((a, b) => a - b);
-    const p99TargetMs = options.maxQueueDelayMs + 2 * inProcess.batchMs;
+    const reference = inProcess.best;
+    const p99TargetMs = options.maxQueueDelayMs + (2 * 1000 * batchSize) / reference.imagesPerSecond;
+    const loneTargetMs = inProcess.single.callMsP50 + options.maxQueueDelayMs + 0.5;
+    const ms = (value: number): number => round(value, 3);
     const result = {
-      inprocess_img_s: round(inProcess.imagesPerSecond),
+      engine: inProcess.engine,
+      inprocess_img_s: round(reference.imagesPerSecond),
       grpc_unary_c64_img_s: round(unary.imagesPerSecond),
-      grpc_stream_img_s: round(streamImagesPerSecond),
-      ratio_unary: round(unary.imagesPerSecond / inProcess.imagesPerSecond, 2),
-      ratio_stream: round(streamImagesPerSecond / inProcess.imagesPerSecond, 2),
-      p50_ms: round(percentile(latencies, 0.5), 2),
-      p99_ms: round(percentile(latencies, 0.99), 2),
+      grpc_stream_img_s: round(stream.imagesPerSecond),
+      ratio_unary: round(unary.imagesPerSecond / reference.imagesPerSecond, 2),
+      ratio_stream: round(stream.imagesPerSecond / reference.imagesPerSecond, 2),
+      p50_ms: round(percentile(unary.latencies, 0.5), 2),
+      p99_ms: round(percentile(unary.latencies, 0.99), 2),
       mean_batch: round((afterUnary.sum - before.sum) / (afterUnary.count - before.count), 1),
-      mean_batch_stream: round((afterStream.sum - afterUnary.sum) / (afterStream.count - afterUnary.count), 1),
-      batch_size: inProcess.batch,
-      full_batch_ms: round(inProcess.batchMs, 2),
+      mean_batch_unary_batched: round(
+        (afterUnaryBatch.sum - afterUnary.sum) / (afterUnaryBatch.count - afterUnary.count),
+        1,
+      ),
+      mean_batch_stream: round(
+        (afterStream.sum - afterUnaryBatch.sum) / (afterStream.count - afterUnaryBatch.count),
+        1,
+      ),
+      batch_size: batchSize,
+      full_batch_ms: round((1000 * batchSize) / reference.imagesPerSecond, 2),
       p99_target_ms: round(p99TargetMs, 2),
-      health_p99_ms: round(percentile(healthLatencies, 0.99), 2),
+      health_p99_ms: round(percentile(unary.healthLatencies, 0.99), 2),
+      // CPU per image: the service process (every thread, from /proc) against this process's at
+      // the service's batch size. On a machine whose cores the callers share, throughput measures
+      // the callers; CPU per image measures the service.
+      inprocess_cpu_ms_per_img: ms(reference.cpuMsPerImage),
+      cpu_ms_per_img_unary_1: ms(unary.cpuMsPerImage),
+      cpu_ms_per_img_unary_batch: ms(unaryBatch.cpuMsPerImage),
+      cpu_ms_per_img_stream: ms(stream.cpuMsPerImage),
+      cpu_ratio_unary_1: round(unary.cpuMsPerImage / reference.cpuMsPerImage, 2),
+      cpu_ratio_unary_batch: round(unaryBatch.cpuMsPerImage / reference.cpuMsPerImage, 2),
+      cpu_ratio_stream: round(stream.cpuMsPerImage / reference.cpuMsPerImage, 2),
+      grpc_unary_batch_img_s: round(unaryBatch.imagesPerSecond),
+      // One caller, one image per call, one call at a time: against one in-process batch-1 call.
+      lone_p50_ms: ms(percentile(lone.latencies, 0.5)),
+      lone_p99_ms: ms(percentile(lone.latencies, 0.99)),
+      inprocess_b1_p50_ms: ms(inProcess.single.callMsP50),
+      lone_p50_target_ms: ms(loneTargetMs),
       clients: options.clients,
       backend: backend.backend,
       native: backend.native,
