@@ -52,7 +52,9 @@ say "nats-server $(nats-server --version 2>/dev/null | awk '{print $NF}'), Fashi
 
 if [ ! -d node_modules/@tensorflow/tfjs-core ] || [ ! -d node_modules/vitest ]; then
   say "installing npm dependencies (npm ci)"
-  npm ci --no-audit --no-fund >&2
+  # onnxruntime-node (bench:train --vs-ort only) ships its CPU binaries; its install script would
+  # fetch CUDA ones from outside the npm registry (npm 10 runs it; npm 11 asks first).
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund >&2
 fi
 
 # npm ci builds the native kernels (their install script); a checkout whose build is missing or

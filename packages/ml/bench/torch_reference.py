@@ -6,6 +6,7 @@ is (eval mode) and with its batch normalisations fused into the convolutions by 
 our services fold them. Runs on --threads threads (bench:train passes its own count) and prints
 one JSON line: {"torch_version", "threads", "train_img_s", "infer_img_s_b32",
 "infer_img_s_b32_fused", "parameters", "layouts"}, "threads" as torch reports it.
+With --export-onnx it also writes the BN-fused eval model as ONNX for ONNX Runtime (--vs-ort).
 Used by `npm run bench:train -- --vs-torch`; needs Debian's python3-torch.
 """
 import argparse
@@ -63,6 +64,20 @@ def images_per_second(step, batch: int, warmup: int, seconds: float) -> float:
     return steps * batch / (time.perf_counter() - start)
 
 
+def export_onnx(path: str) -> None:
+    torch.manual_seed(1)
+    exported = fuse(reference_resnet().eval())
+    torch.onnx.export(
+        exported,
+        torch.randn(1, 1, 28, 28),
+        path,
+        input_names=["image"],
+        output_names=["logits"],
+        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+        opset_version=13,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, required=True)
@@ -70,7 +85,18 @@ def main() -> None:
     parser.add_argument("--train-seconds", type=float, default=8)
     parser.add_argument("--infer-seconds", type=float, default=3)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument(
+        "--export-onnx",
+        metavar="FILE",
+        help="also write the model (eval mode, BN fused, NCHW, dynamic batch) as ONNX, for ONNX Runtime",
+    )
+    parser.add_argument("--only-export", action="store_true", help="with --export-onnx: write the file, time nothing")
     args = parser.parse_args()
+
+    if args.export_onnx:
+        export_onnx(args.export_onnx)
+        if args.only_export:
+            return
 
     # Debian's torch starts with one thread.
     torch.set_num_threads(args.threads)

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -12,6 +12,7 @@ import { initBackend } from '../backend/select-backend.js';
 import { integerOption, positiveNumberOption, runMain } from '../cli/options.js';
 import { medianSpread } from './median-spread.js';
 import { foldBatchNorm } from '../models/fold-batch-norm.js';
+import { nativeInferenceGraph } from '../models/native-graph.js';
 import { buildReferenceResNet, forwardFlopsPerImage } from '../models/reference-resnet.js';
 import { seededValues } from '../random.js';
 
@@ -24,28 +25,38 @@ interface BenchOptions {
   warmup: number;
   profile: boolean;
   vsTorch: boolean;
+  vsOrt: boolean;
   repeat: number;
 }
 
 /** Our figures of one pass. */
 interface OurFigures {
   train_img_s: number;
+  /** Inference as the teacher serves it: the native graph when the model compiles, else tfjs. */
   infer_img_s_b1: number;
   infer_img_s_b32: number;
+  /** The folded model on tfjs' kernels (the native ones, one per layer). */
+  infer_img_s_b1_tfjs: number;
+  infer_img_s_b32_tfjs: number;
   infer_img_s_b32_unfolded: number;
 }
 
-/** One pass of ours and the PyTorch pass right after it, with their ratios (ours / PyTorch). */
+/** One pass of ours and the peers' passes right after it, with their ratios (ours / theirs). */
 export interface BenchPair {
   train_img_s: number;
+  infer_img_s_b1: number;
   infer_img_s_b32: number;
   infer_img_s_b32_unfolded: number;
-  torch_train_img_s: number;
-  torch_infer_img_s_b32_fused: number;
-  torch_infer_img_s_b32: number;
-  ratio_train: number;
-  ratio_infer_b32: number;
-  ratio_infer_b32_unfolded: number;
+  torch_train_img_s?: number;
+  torch_infer_img_s_b32_fused?: number;
+  torch_infer_img_s_b32?: number;
+  ort_infer_img_s_b1?: number;
+  ort_infer_img_s_b32?: number;
+  ratio_train?: number;
+  ratio_infer_b32?: number;
+  ratio_infer_b32_unfolded?: number;
+  ratio_infer_b1_ort?: number;
+  ratio_infer_b32_ort?: number;
 }
 
 /**
@@ -64,17 +75,27 @@ export interface TrainBenchResult {
   cpu_isa: CpuIsa;
   batch: number;
   train_img_s: number;
-  /** Inference as the services run it: batch normalisation folded into the convolutions (foldBatchNorm). */
+  /**
+   * Inference as the teacher serves it: batch normalisation folded into the convolutions
+   * (foldBatchNorm), run as one native graph (`engine`) when the model compiles.
+   */
   infer_img_s_b1: number;
   infer_img_s_b32: number;
+  /** What ran inference: "native graph" or "tfjs (<why not the graph>)". */
+  engine: string;
+  /** The folded model on tfjs, one kernel per layer. */
+  infer_img_s_b1_tfjs: number;
+  infer_img_s_b32_tfjs: number;
   /** The layers model as trained, batch normalisation and ReLU as their own kernels. */
   infer_img_s_b32_unfolded: number;
   flops_per_img: number;
   train_gflop_s: number;
   /** One-minute load average before the first measurement. */
   load_before: number;
-  /** Passes of ours (with --vs-torch each followed by one of PyTorch: a pair). */
+  /** Passes of ours (with --vs-torch / --vs-ort each followed by one of each peer: a pair). */
   repeats: number;
+  /** Each side's memory layout (PyTorch: the faster of NCHW and channels_last, per figure). */
+  layouts: { ours: string; torch?: string; ort?: string };
   torch_version?: string;
   /** What `torch.get_num_threads()` reported after `torch.set_num_threads(threads)`. */
   torch_threads?: number;
@@ -94,6 +115,16 @@ export interface TrainBenchResult {
   ratio_infer_b32_unfolded?: number;
   ratio_infer_b32_unfolded_min?: number;
   ratio_infer_b32_unfolded_max?: number;
+  ort_version?: string;
+  ort_threads?: number;
+  ort_infer_img_s_b1?: number;
+  ort_infer_img_s_b32?: number;
+  ratio_infer_b1_ort?: number;
+  ratio_infer_b1_ort_min?: number;
+  ratio_infer_b1_ort_max?: number;
+  ratio_infer_b32_ort?: number;
+  ratio_infer_b32_ort_min?: number;
+  ratio_infer_b32_ort_max?: number;
   pairs?: BenchPair[];
 }
 
@@ -127,9 +158,14 @@ const program = new Command()
     "after each of our passes, time the same model in PyTorch (Debian's python3-torch) on as many threads",
     false,
   )
+  .option(
+    '--vs-ort',
+    'after each of our passes, time the same model in ONNX Runtime (onnxruntime-node, on the ONNX file PyTorch exports) on as many threads',
+    false,
+  )
   .addHelpText(
     'after',
-    '\nTargets on a 2-core x86-64: plain wasm train_img_s ≥ 40 and infer_img_s_b32 ≥ 250; with native kernels ratio_train ≥ 1 and ratio_infer_b32 ≥ 1 (folded against PyTorch fused) with --vs-torch.',
+    '\nRatios are ours / theirs, the median (and _min, _max) of the per-pair ratios. Targets on a 2-core x86-64 with native kernels: ratio_train ≥ 1.2 (PyTorch at its faster layout), ratio_infer_b32_ort ≥ 1.1, ratio_infer_b1_ort ≥ 1.0.',
   );
 
 async function main(): Promise<void> {
@@ -169,6 +205,7 @@ async function main(): Promise<void> {
     say(`  infer batch ${batch}${label}: ${rate.toFixed(1)} img/s`);
     return rate;
   };
+  let engine = 'tfjs';
   const ourPass = async (pass: number): Promise<OurFigures> => {
     say(`training batch ${options.batch}: ${options.warmup} warm-up steps, then ${options.trainSeconds}s`);
     const trainImgS = await measure(options.warmup, options.trainSeconds, options.batch, async () => {
@@ -176,13 +213,30 @@ async function main(): Promise<void> {
     });
     say(`  train ${trainImgS.toFixed(1)} img/s (${((trainImgS * 3 * flopsPerImage) / 1e9).toFixed(1)} GFLOP/s)`);
     if (options.profile && pass === 1) await profileStep(() => model.trainOnBatch(images, labels), say);
-    // Folded from the weights as trained so far, as the teacher service folds each model it loads.
+    // Folded from the weights as trained so far, as the teacher service folds each model it loads,
+    // and run as it runs it: one native graph when the model compiles.
     const { model: folded } = await foldBatchNorm(model);
     try {
+      const native = nativeInferenceGraph(folded);
+      engine = native.ok ? 'native graph' : `tfjs (${native.reason})`;
+      const tfjsB1 = await inferImgS(folded, 1, ' (tfjs)');
+      const tfjsB32 = await inferImgS(folded, 32, ' (tfjs)');
+      const graphImgS = async (batch: number): Promise<number> => {
+        if (!native.ok) return batch === 1 ? tfjsB1 : tfjsB32;
+        const input = Float32Array.from(seededValues(batch * 28 * 28, 2));
+        const rate = await measure(options.warmup, options.inferSeconds, batch, () => {
+          native.graph.run(input, batch);
+          return Promise.resolve();
+        });
+        say(`  infer batch ${batch} (native graph): ${rate.toFixed(1)} img/s`);
+        return rate;
+      };
       return {
         train_img_s: trainImgS,
-        infer_img_s_b1: await inferImgS(folded, 1, ''),
-        infer_img_s_b32: await inferImgS(folded, 32, ''),
+        infer_img_s_b1: await graphImgS(1),
+        infer_img_s_b32: await graphImgS(32),
+        infer_img_s_b1_tfjs: tfjsB1,
+        infer_img_s_b32_tfjs: tfjsB32,
         infer_img_s_b32_unfolded: await inferImgS(model, 32, ' (unfolded layers model)'),
       };
     } finally {
@@ -190,19 +244,27 @@ async function main(): Promise<void> {
     }
   };
 
-  // Shared machines are noisy and drift: each of our passes is paired with a PyTorch pass right
-  // after it, and ratios are taken within a pair.
+  // Shared machines are noisy and drift: each of our passes is followed by one pass of each peer,
+  // and ratios are taken within such a pair, never across passes.
+  const workDirectory = mkdtempSync(join(tmpdir(), 'ns-bench-train-'));
+  let onnxFile = options.vsOrt ? exportOnnx(workDirectory, say) : undefined;
   const ours: OurFigures[] = [];
-  const torchRuns: TorchFigures[] = [];
+  const torchRuns: Array<TorchFigures | undefined> = [];
+  const ortRuns: Array<OrtFigures | undefined> = [];
   let withTorch = options.vsTorch;
-  for (let pass = 1; pass <= options.repeat; pass++) {
-    if (options.repeat > 1) say(`pass ${pass}/${options.repeat}`);
-    ours.push(await ourPass(pass));
-    if (withTorch) {
-      const torch = runTorchReference(options, threads, say);
+  try {
+    for (let pass = 1; pass <= options.repeat; pass++) {
+      if (options.repeat > 1) say(`pass ${pass}/${options.repeat}`);
+      ours.push(await ourPass(pass));
+      const torch = withTorch ? runTorchReference(options, threads, say) : undefined;
       if (torch === undefined) withTorch = false;
-      else torchRuns.push(torch);
+      torchRuns.push(torch);
+      const ort = onnxFile === undefined ? undefined : runOrtReference(onnxFile, options, threads, say);
+      if (ort === undefined) onnxFile = undefined;
+      ortRuns.push(ort);
     }
+  } finally {
+    rmSync(workDirectory, { recursive: true, force: true });
   }
   tf.dispose([images, labels]);
   model.dispose();
@@ -219,33 +281,55 @@ async function main(): Promise<void> {
     train_img_s: round(trainImgS),
     infer_img_s_b1: round(middle((figures) => figures.infer_img_s_b1)),
     infer_img_s_b32: round(middle((figures) => figures.infer_img_s_b32)),
+    engine,
+    infer_img_s_b1_tfjs: round(middle((figures) => figures.infer_img_s_b1_tfjs)),
+    infer_img_s_b32_tfjs: round(middle((figures) => figures.infer_img_s_b32_tfjs)),
     infer_img_s_b32_unfolded: round(middle((figures) => figures.infer_img_s_b32_unfolded)),
     flops_per_img: flopsPerImage,
     train_gflop_s: round((trainImgS * 3 * flopsPerImage) / 1e9),
     load_before: round(loadBefore, 2),
     repeats: ours.length,
+    layouts: {
+      ours: engine === 'native graph' ? 'NHWC (training); oneDNN blocked (inference graph)' : 'NHWC',
+    },
   };
-  const pairs = torchRuns.map((torch, index): BenchPair => {
-    const our = ours[index];
-    if (our === undefined) throw new Error(`pair ${index + 1}: no pass of ours before PyTorch's`);
+  const pairs = ours.map((our, index): BenchPair => {
+    const torch = torchRuns[index];
+    const ort = ortRuns[index];
     return {
       train_img_s: round(our.train_img_s),
+      infer_img_s_b1: round(our.infer_img_s_b1),
       infer_img_s_b32: round(our.infer_img_s_b32),
       infer_img_s_b32_unfolded: round(our.infer_img_s_b32_unfolded),
-      torch_train_img_s: torch.train_img_s,
-      torch_infer_img_s_b32_fused: torch.infer_img_s_b32_fused,
-      torch_infer_img_s_b32: torch.infer_img_s_b32,
-      ratio_train: round(our.train_img_s / torch.train_img_s, 2),
-      ratio_infer_b32: round(our.infer_img_s_b32 / torch.infer_img_s_b32_fused, 2),
-      ratio_infer_b32_unfolded: round(our.infer_img_s_b32_unfolded / torch.infer_img_s_b32, 2),
+      ...(torch === undefined
+        ? {}
+        : {
+            torch_train_img_s: torch.train_img_s,
+            torch_infer_img_s_b32_fused: torch.infer_img_s_b32_fused,
+            torch_infer_img_s_b32: torch.infer_img_s_b32,
+            ratio_train: round(our.train_img_s / torch.train_img_s, 2),
+            ratio_infer_b32: round(our.infer_img_s_b32 / torch.infer_img_s_b32_fused, 2),
+            ratio_infer_b32_unfolded: round(our.infer_img_s_b32_unfolded / torch.infer_img_s_b32, 2),
+          }),
+      ...(ort === undefined
+        ? {}
+        : {
+            ort_infer_img_s_b1: ort.infer_img_s_b1,
+            ort_infer_img_s_b32: ort.infer_img_s_b32,
+            ratio_infer_b1_ort: round(our.infer_img_s_b1 / ort.infer_img_s_b1, 2),
+            ratio_infer_b32_ort: round(our.infer_img_s_b32 / ort.infer_img_s_b32, 2),
+          }),
     };
   });
+  /** Median, min and max of a per-pair figure over the pairs that have it. */
+  const over = (pick: (pair: BenchPair) => number | undefined) =>
+    medianSpread(pairs.map(pick).filter((value): value is number => value !== undefined));
   const [firstTorch] = torchRuns;
-  if (firstTorch !== undefined) {
-    const over = (pick: (pair: BenchPair) => number) => medianSpread(pairs.map(pick));
+  if (firstTorch !== undefined && withTorch) {
     const train = over((pair) => pair.ratio_train);
     const infer = over((pair) => pair.ratio_infer_b32);
     const inferUnfolded = over((pair) => pair.ratio_infer_b32_unfolded);
+    result.layouts.torch = `${firstTorch.train_layout} (training), ${firstTorch.infer_layout} (inference)`;
     Object.assign(result, {
       torch_version: firstTorch.torch_version,
       torch_threads: firstTorch.threads,
@@ -261,9 +345,27 @@ async function main(): Promise<void> {
       ratio_infer_b32_unfolded: round(inferUnfolded.median, 2),
       ratio_infer_b32_unfolded_min: inferUnfolded.min,
       ratio_infer_b32_unfolded_max: inferUnfolded.max,
-      pairs,
     } satisfies Partial<TrainBenchResult>);
   }
+  const [firstOrt] = ortRuns;
+  if (firstOrt !== undefined && onnxFile !== undefined) {
+    const b1 = over((pair) => pair.ratio_infer_b1_ort);
+    const b32 = over((pair) => pair.ratio_infer_b32_ort);
+    result.layouts.ort = 'NCHW in; its own blocked layout inside';
+    Object.assign(result, {
+      ort_version: firstOrt.ort_version,
+      ort_threads: firstOrt.threads,
+      ort_infer_img_s_b1: round(over((pair) => pair.ort_infer_img_s_b1).median),
+      ort_infer_img_s_b32: round(over((pair) => pair.ort_infer_img_s_b32).median),
+      ratio_infer_b1_ort: round(b1.median, 2),
+      ratio_infer_b1_ort_min: b1.min,
+      ratio_infer_b1_ort_max: b1.max,
+      ratio_infer_b32_ort: round(b32.median, 2),
+      ratio_infer_b32_ort_min: b32.min,
+      ratio_infer_b32_ort_max: b32.max,
+    } satisfies Partial<TrainBenchResult>);
+  }
+  if (withTorch || onnxFile !== undefined) result.pairs = pairs;
   if (!options.json) say('');
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
@@ -289,6 +391,81 @@ interface TorchFigures {
   train_img_s: number;
   infer_img_s_b32: number;
   infer_img_s_b32_fused: number;
+  layouts: Record<string, { train_img_s: number; infer_img_s_b32_fused: number }>;
+  /** The layouts the figures above come from (the faster of each). */
+  train_layout: string;
+  infer_layout: string;
+}
+
+interface OrtFigures {
+  ort_version: string;
+  threads: number;
+  infer_img_s_b1: number;
+  infer_img_s_b32: number;
+}
+
+const TORCH_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'torch_reference.py');
+
+/** Debian's python3-torch lives in the system Python, which may not be the first python3 on PATH. */
+function torchPython(): string {
+  return process.env['NS_TORCH_PYTHON'] ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+}
+
+/** The last line of a child's stdout as JSON, or why the child did not give one. */
+function childJson<T>(run: ReturnType<typeof spawnSync>): { ok: true; value: T } | { ok: false; why: string } {
+  const stdout = String(run.stdout ?? '');
+  const stderr = String(run.stderr ?? '');
+  if (run.error !== undefined || run.status !== 0) {
+    return {
+      ok: false,
+      why: run.error?.message ?? stderr.trim().split('\n').slice(-1)[0] ?? `exit status ${run.status}`,
+    };
+  }
+  try {
+    return { ok: true, value: JSON.parse(stdout.trim().split('\n').slice(-1)[0] ?? '') as T };
+  } catch {
+    return { ok: false, why: `no JSON line on its stdout (${stdout.slice(-200)})` };
+  }
+}
+
+/** The PyTorch reference exported as ONNX (BN fused, NCHW, dynamic batch) into `directory`, or undefined with the reason said. */
+function exportOnnx(directory: string, say: (line: string) => void): string | undefined {
+  const file = join(directory, 'reference-resnet.onnx');
+  const run = spawnSync(torchPython(), [TORCH_SCRIPT, '--threads', '1', '--export-onnx', file, '--only-export'], {
+    encoding: 'utf8',
+  });
+  if (run.error !== undefined || run.status !== 0 || !existsSync(file)) {
+    const why = run.error?.message ?? run.stderr.trim().split('\n').slice(-1)[0] ?? `exit status ${run.status}`;
+    say(`ONNX Runtime skipped: the ONNX export needs Debian's python3-torch (${why})`);
+    return undefined;
+  }
+  return file;
+}
+
+/** Runs ort-reference.js (ONNX Runtime in a process of its own) after our measurement. */
+function runOrtReference(
+  onnxFile: string,
+  options: BenchOptions,
+  threads: number,
+  say: (line: string) => void,
+): OrtFigures | undefined {
+  say(`ONNX Runtime: the same model (exported from PyTorch), ${threads} threads`);
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'ort-reference.js');
+  const run = spawnSync(
+    process.execPath,
+    [script, '--model', onnxFile, '--threads', String(threads), '--seconds', String(options.inferSeconds)],
+    { encoding: 'utf8' },
+  );
+  const parsed = childJson<OrtFigures>(run);
+  if (!parsed.ok) {
+    say(`  skipped: ONNX Runtime did not run (${parsed.why}); \`npm ci\` installs onnxruntime-node`);
+    return undefined;
+  }
+  const figures = parsed.value;
+  say(
+    `  onnxruntime ${figures.ort_version}: infer batch 1 ${figures.infer_img_s_b1} img/s, batch 32 ${figures.infer_img_s_b32} img/s`,
+  );
+  return figures;
 }
 
 /** Runs bench/torch_reference.py after our own measurement (never concurrently: they share the cores). */
@@ -297,14 +474,11 @@ function runTorchReference(
   threads: number,
   say: (line: string) => void,
 ): TorchFigures | undefined {
-  const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'torch_reference.py');
   say(`PyTorch: the same reference ResNet, NCHW and channels_last (the faster of each counts), ${threads} threads`);
-  // Debian's python3-torch lives in the system Python, which may not be the first python3 on PATH.
-  const python = process.env['NS_TORCH_PYTHON'] ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
   const run = spawnSync(
-    python,
+    torchPython(),
     [
-      script,
+      TORCH_SCRIPT,
       '--threads',
       String(threads),
       '--batch',
@@ -318,12 +492,18 @@ function runTorchReference(
     ],
     { encoding: 'utf8' },
   );
-  if (run.error !== undefined || run.status !== 0) {
-    const why = run.error?.message ?? run.stderr.trim().split('\n').slice(-1)[0] ?? `exit status ${run.status}`;
-    say(`  skipped: PyTorch did not run (${why}); install Debian's python3-torch to compare`);
+  const parsed = childJson<Omit<TorchFigures, 'train_layout' | 'infer_layout'>>(run);
+  if (!parsed.ok) {
+    say(`  skipped: PyTorch did not run (${parsed.why}); install Debian's python3-torch to compare`);
     return undefined;
   }
-  const figures = JSON.parse(run.stdout.trim().split('\n').slice(-1)[0] ?? '{}') as TorchFigures;
+  const fastest = (pick: (figures: { train_img_s: number; infer_img_s_b32_fused: number }) => number): string =>
+    Object.entries(parsed.value.layouts).reduce((best, entry) => (pick(entry[1]) > pick(best[1]) ? entry : best))[0];
+  const figures: TorchFigures = {
+    ...parsed.value,
+    train_layout: fastest((layout) => layout.train_img_s),
+    infer_layout: fastest((layout) => layout.infer_img_s_b32_fused),
+  };
   if (figures.threads !== threads) say(`  warning: PyTorch runs on ${figures.threads} threads, asked for ${threads}`);
   say(
     `  torch ${figures.torch_version}, ${figures.threads} threads: train ${figures.train_img_s} img/s, infer batch 32 ${figures.infer_img_s_b32} img/s (BN fused: ${figures.infer_img_s_b32_fused})`,
