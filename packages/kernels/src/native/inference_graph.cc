@@ -54,15 +54,20 @@ struct InferenceGraph::Plan {
   // Dense layers and softmax run after the oneDNN steps, in plain C++ on [n, features] values.
   struct DenseStep {
     const GraphNode* node;
-    const float* in;
-    float* out;
+    memory in, out;
   };
-  std::vector<std::vector<float>> plain;  // buffers of the dense steps
   std::vector<DenseStep> dense;
-  memory pooled;  // the [n, c] features the dense steps start from, if any
-  const float* result = nullptr;
-  int result_width = 0;
+  memory result;
+  // Every activation lives in the graph's one scratch arena, shared by the plans of all batch
+  // sizes (one runs at a time): at `offset` bytes, pointed at on each run.
+  std::vector<std::pair<memory, size_t>> scratch;
+  size_t scratch_bytes = 0;
 };
+
+namespace {
+constexpr size_t kAlignment = 64;
+size_t aligned(size_t bytes) { return (bytes + kAlignment - 1) / kAlignment * kAlignment; }
+}  // namespace
 
 InferenceGraph::InferenceGraph(int height, int width, int channels, std::vector<GraphNode> nodes)
     : height_(height), width_(width), channels_(channels), nodes_(std::move(nodes)) {
@@ -129,6 +134,26 @@ InferenceGraph::InferenceGraph(int height, int width, int channels, std::vector<
 
 InferenceGraph::~InferenceGraph() = default;
 
+// Node `index`'s weights in the layout `desc` (reordered from HWIO once per layout, shared by the
+// plans of every batch size) and its bias.
+std::pair<memory, memory> InferenceGraph::conv_weights(size_t index, const memory::desc& desc) {
+  auto& eng = engine();
+  const GraphNode& node = nodes_[index];
+  for (const auto& [node_index, weights, bias] : weights_) {
+    if (node_index == index && weights.get_desc() == desc) return {weights, bias};
+  }
+  memory weights(desc, eng.engine);
+  const memory::dims dims{node.out_channels, node.in_channels, node.kernel_h, node.kernel_w};
+  memory plain({dims, dt::f32, tag::hwio}, eng.engine, const_cast<float*>(node.weights.data()));
+  dnnl::reorder(plain, weights).execute(eng.stream, plain, weights);
+  eng.stream.wait();
+  memory bias({{node.out_channels}, dt::f32, tag::x}, eng.engine);
+  float* bias_data = static_cast<float*>(bias.get_data_handle());
+  for (int c = 0; c < node.out_channels; ++c) bias_data[c] = node.bias.empty() ? 0.0f : node.bias[c];
+  weights_.push_back({index, weights, bias});
+  return {weights, bias};
+}
+
 int InferenceGraph::output_width() const { return shapes_.back().features; }
 
 InferenceGraph::Plan& InferenceGraph::plan_for(int batch) {
@@ -137,6 +162,13 @@ InferenceGraph::Plan& InferenceGraph::plan_for(int batch) {
   auto& eng = engine();
   auto plan = std::make_unique<Plan>();
   plan->batch = batch;
+  // A buffer of `desc` in the scratch arena.
+  const auto scratch = [&](const memory::desc& desc) {
+    memory buffer(desc, eng.engine, nullptr);
+    plan->scratch.emplace_back(buffer, plan->scratch_bytes);
+    plan->scratch_bytes += aligned(desc.get_size());
+    return buffer;
+  };
   plan->input = memory({{batch, channels_, height_, width_}, dt::f32, tag::nhwc}, eng.engine, nullptr);
   std::vector<Value> values(shapes_.size());
   values[0].mem = plan->input;
@@ -144,7 +176,7 @@ InferenceGraph::Plan& InferenceGraph::plan_for(int batch) {
   // A value in the layout `desc`: itself, or a reorder of it into a new buffer.
   const auto as_layout = [&](int id, const memory::desc& desc) -> memory {
     if (values[id].mem.get_desc() == desc) return values[id].mem;
-    memory converted(desc, eng.engine);
+    memory converted = scratch(desc);
     plan->steps.push_back({dnnl::reorder(values[id].mem, converted), {{DNNL_ARG_FROM, values[id].mem}, {DNNL_ARG_TO, converted}}});
     return converted;
   };
@@ -173,13 +205,7 @@ InferenceGraph::Plan& InferenceGraph::plan_for(int batch) {
         dnnl::convolution_forward::primitive_desc pd(desc, attr, eng.engine);
 
         memory src = as_layout(node.input, pd.src_desc());
-        // Weights (HWIO) and bias, reordered into the primitive's layout once, here.
-        memory weights(pd.weights_desc(), eng.engine);
-        memory plain_weights({weight_dims, dt::f32, tag::hwio}, eng.engine, const_cast<float*>(node.weights.data()));
-        dnnl::reorder(plain_weights, weights).execute(eng.stream, plain_weights, weights);
-        memory bias(bias_desc, eng.engine);
-        float* bias_data = static_cast<float*>(bias.get_data_handle());
-        for (int c = 0; c < node.out_channels; ++c) bias_data[c] = node.bias.empty() ? 0.0f : node.bias[c];
+        const auto [weights, bias] = conv_weights(index, pd.weights_desc());
 
         if (node.skip >= 0) {
           // The sum post-op adds what dst holds: the residual, in place when nothing reads it later
@@ -191,12 +217,12 @@ InferenceGraph::Plan& InferenceGraph::plan_for(int batch) {
           if (in_place) {
             result.mem = values[node.skip].mem;
           } else {
-            result.mem = memory(pd.dst_desc(), eng.engine);
+            result.mem = scratch(pd.dst_desc());
             plan->steps.push_back({dnnl::reorder(values[node.skip].mem, result.mem),
                                    {{DNNL_ARG_FROM, values[node.skip].mem}, {DNNL_ARG_TO, result.mem}}});
           }
         } else {
-          result.mem = memory(pd.dst_desc(), eng.engine);
+          result.mem = scratch(pd.dst_desc());
         }
         plan->steps.push_back({dnnl::convolution_forward(pd),
                                {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, result.mem}}});
@@ -208,30 +234,28 @@ InferenceGraph::Plan& InferenceGraph::plan_for(int batch) {
         dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_avg_exclude_padding,
                                          src_desc, dst_any, {1, 1}, {in.height, in.width}, {0, 0}, {0, 0});
         dnnl::pooling_forward::primitive_desc pd(desc, eng.engine);
-        memory pooled(pd.dst_desc(), eng.engine);
+        memory pooled = scratch(pd.dst_desc());
         plan->steps.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, values[node.input].mem}, {DNNL_ARG_DST, pooled}}});
         // Plain [n, c] for the dense layers.
-        result.mem = memory({{batch, in.channels, 1, 1}, dt::f32, tag::nchw}, eng.engine);
+        const memory::desc plain_desc({batch, in.channels, 1, 1}, dt::f32, tag::nchw);
         result.features = true;
-        if (pooled.get_desc() == result.mem.get_desc()) {
+        if (pooled.get_desc() == plain_desc) {
           result.mem = pooled;
         } else {
+          result.mem = scratch(plain_desc);
           plan->steps.push_back({dnnl::reorder(pooled, result.mem), {{DNNL_ARG_FROM, pooled}, {DNNL_ARG_TO, result.mem}}});
         }
         break;
       }
       case GraphOp::kDense: {
-        plan->plain.emplace_back(static_cast<size_t>(batch) * node.out_channels);
-        const float* source = static_cast<const float*>(values[node.input].mem.get_data_handle());
-        result.mem = memory({{batch, node.out_channels}, dt::f32, tag::nc}, eng.engine, plan->plain.back().data());
+        result.mem = scratch({{batch, node.out_channels}, dt::f32, tag::nc});
         result.features = true;
-        plan->dense.push_back({&node, source, plan->plain.back().data()});
+        plan->dense.push_back({&node, values[node.input].mem, result.mem});
         break;
       }
     }
   }
-  plan->result = static_cast<const float*>(values.back().mem.get_data_handle());
-  plan->result_width = shapes_.back().features;
+  plan->result = values.back().mem;
   auto& stored = *plan;
   plans_.emplace(batch, std::move(plan));
   return stored;
@@ -242,14 +266,19 @@ void InferenceGraph::run(const float* input, int batch, float* output) {
   Plan& plan = plan_for(batch);
   auto& eng = engine();
   plan.input.set_data_handle(const_cast<float*>(input));
+  if (arena_.size() < plan.scratch_bytes + kAlignment) arena_.resize(plan.scratch_bytes + kAlignment);
+  uint8_t* base = arena_.data() + (kAlignment - reinterpret_cast<uintptr_t>(arena_.data()) % kAlignment) % kAlignment;
+  for (auto& [buffer, offset] : plan.scratch) buffer.set_data_handle(base + offset);
   for (Step& step : plan.steps) step.primitive.execute(eng.stream, step.args);
   eng.stream.wait();
   for (const Plan::DenseStep& step : plan.dense) {
     const GraphNode& node = *step.node;
     const int in = node.in_channels, out = node.out_channels;
+    const float* input_values = static_cast<const float*>(step.in.get_data_handle());
+    float* output_values = static_cast<float*>(step.out.get_data_handle());
     for (int n = 0; n < batch; ++n) {
-      const float* x = step.in + static_cast<size_t>(n) * in;
-      float* y = step.out + static_cast<size_t>(n) * out;
+      const float* x = input_values + static_cast<size_t>(n) * in;
+      float* y = output_values + static_cast<size_t>(n) * out;
       for (int o = 0; o < out; ++o) y[o] = node.bias.empty() ? 0.0f : node.bias[o];
       for (int i = 0; i < in; ++i) {
         const float value = x[i];
@@ -270,7 +299,7 @@ void InferenceGraph::run(const float* input, int batch, float* output) {
       }
     }
   }
-  std::memcpy(output, plan.result, static_cast<size_t>(batch) * plan.result_width * sizeof(float));
+  std::memcpy(output, plan.result.get_data_handle(), static_cast<size_t>(batch) * output_width() * sizeof(float));
 }
 
 }  // namespace ns

@@ -1,8 +1,13 @@
 // A folded network's inference as one call (inference_graph.cc); oneDNN builds only.
 #pragma once
 
+#include <dnnl.hpp>
+
+#include <cstdint>
 #include <map>
 #include <memory>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 namespace ns {
@@ -46,12 +51,21 @@ class InferenceGraph {
  private:
   struct Plan;
   Plan& plan_for(int batch);
+  std::pair<dnnl::memory, dnnl::memory> conv_weights(size_t index, const dnnl::memory::desc& desc);
 
   int height_, width_, channels_;
   std::vector<GraphNode> nodes_;
   std::vector<TensorShape> shapes_;
   std::vector<int> last_use_;
   std::map<int, std::unique_ptr<Plan>> plans_;
+  // Reordered convolution weights and biases by node, shared by every plan.
+  struct Weights {
+    size_t index;
+    dnnl::memory weights, bias;
+  };
+  std::vector<Weights> weights_;
+  // Activations of whichever plan runs (sized for the largest built so far).
+  std::vector<uint8_t> arena_;
 };
 
 }  // namespace ns

@@ -98,6 +98,25 @@ describe('nativeInferenceGraph', () => {
     model.dispose();
   });
 
+  it('keeps every batch size right as the shared scratch arena grows and plans alternate', async () => {
+    if (!backend.native) return;
+    const model = await folded(buildReferenceResNet({ seed: 5 }), 7);
+    const native = nativeInferenceGraph(model);
+    if (!native.ok) throw new Error(native.reason);
+    const expectedFor = new Map<number, Float32Array>();
+    const inputFor = (batch: number): Float32Array => Float32Array.from(seededValues(batch * 28 * 28, 100 + batch));
+    // Growing sizes (each plan needs more scratch than the last), then back down and across.
+    for (const batch of [1, 3, 8, 33, 2, 17, 1, 33, 3]) {
+      const input = inputFor(batch);
+      const expected =
+        expectedFor.get(batch) ??
+        tf.tidy(() => (model.predict(tf.tensor4d(input, [batch, 28, 28, 1])) as tf.Tensor).dataSync() as Float32Array);
+      expectedFor.set(batch, expected);
+      expect(largestDifference(native.graph.run(input, batch), expected), `batch ${batch}`).toBeLessThan(2e-6);
+    }
+    model.dispose();
+  });
+
   it('runs a 32×32×3 CIFAR ResNet with bottleneck blocks and a wider stem like tfjs', async () => {
     if (!backend.native) return;
     const model = await folded(
