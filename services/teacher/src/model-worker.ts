@@ -54,7 +54,11 @@ async function handle(request: WorkerRequest): Promise<void> {
       let classCount: number;
       // The whole model as one native call when its layers allow (oneDNN, blocked layouts, fused
       // residuals): the same numbers as the tfjs copy, checked on the warm-up batch below.
-      const native = nativeInferenceGraph(model);
+      // Only where the model would otherwise run on our CPU kernels: TensorFlow's own backend (a
+      // GPU among them) runs the tfjs model itself.
+      const native: ReturnType<typeof nativeInferenceGraph> = choice.native
+        ? nativeInferenceGraph(model)
+        : { ok: false, reason: `the ${choice.backend} backend runs it` };
       let graph = native.ok ? native.graph : undefined;
       let engine = native.ok ? 'native graph' : `tfjs (${native.reason})`;
       try {
