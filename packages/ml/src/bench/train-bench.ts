@@ -336,15 +336,9 @@ async function main(): Promise<void> {
       torch_train_img_s: round(over((pair) => pair.torch_train_img_s).median),
       torch_infer_img_s_b32_fused: round(over((pair) => pair.torch_infer_img_s_b32_fused).median),
       torch_infer_img_s_b32: round(over((pair) => pair.torch_infer_img_s_b32).median),
-      ratio_train: round(train.median, 2),
-      ratio_train_min: train.min,
-      ratio_train_max: train.max,
-      ratio_infer_b32: round(infer.median, 2),
-      ratio_infer_b32_min: infer.min,
-      ratio_infer_b32_max: infer.max,
-      ratio_infer_b32_unfolded: round(inferUnfolded.median, 2),
-      ratio_infer_b32_unfolded_min: inferUnfolded.min,
-      ratio_infer_b32_unfolded_max: inferUnfolded.max,
+      ...ratioFields('ratio_train', train),
+      ...ratioFields('ratio_infer_b32', infer),
+      ...ratioFields('ratio_infer_b32_unfolded', inferUnfolded),
     } satisfies Partial<TrainBenchResult>);
   }
   const [firstOrt] = ortRuns;
@@ -357,12 +351,8 @@ async function main(): Promise<void> {
       ort_threads: firstOrt.threads,
       ort_infer_img_s_b1: round(over((pair) => pair.ort_infer_img_s_b1).median),
       ort_infer_img_s_b32: round(over((pair) => pair.ort_infer_img_s_b32).median),
-      ratio_infer_b1_ort: round(b1.median, 2),
-      ratio_infer_b1_ort_min: b1.min,
-      ratio_infer_b1_ort_max: b1.max,
-      ratio_infer_b32_ort: round(b32.median, 2),
-      ratio_infer_b32_ort_min: b32.min,
-      ratio_infer_b32_ort_max: b32.max,
+      ...ratioFields('ratio_infer_b1_ort', b1),
+      ...ratioFields('ratio_infer_b32_ort', b32),
     } satisfies Partial<TrainBenchResult>);
   }
   if (withTorch || onnxFile !== undefined) result.pairs = pairs;
@@ -541,6 +531,17 @@ async function profileStep(step: () => Promise<unknown>, say: (line: string) => 
   for (const [name, entry] of [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15)) {
     say(`    ${name.padEnd(28)} ${entry.ms.toFixed(1).padStart(7)} ms  ${String(entry.calls).padStart(4)} calls`);
   }
+}
+
+/** `name` (the median), `name_min` and `name_max` of a ratio's spread over the pairs. */
+function ratioFields<Name extends string>(
+  name: Name,
+  spread: { median: number; min: number; max: number },
+): Record<Name | `${Name}_min` | `${Name}_max`, number> {
+  return { [name]: round(spread.median, 2), [`${name}_min`]: spread.min, [`${name}_max`]: spread.max } as Record<
+    Name | `${Name}_min` | `${Name}_max`,
+    number
+  >;
 }
 
 function round(value: number, digits = 1): number {
