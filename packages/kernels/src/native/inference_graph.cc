@@ -39,16 +39,9 @@ struct Step {
   std::unordered_map<int, memory> args;
 };
 
-// A tensor of the plan: its memory (a blocked 4-D layout, or plain [n, features] after pooling).
-struct Value {
-  memory mem;
-  bool features = false;  // plain [n, features], read by the dense layers
-};
-
 }  // namespace
 
 struct InferenceGraph::Plan {
-  int batch = 0;
   memory input;  // wraps the caller's NHWC buffer; its handle is set on every run
   std::vector<Step> steps;
   // Dense layers and softmax run after the oneDNN steps, in plain C++ on [n, features] values.
@@ -161,7 +154,6 @@ InferenceGraph::Plan& InferenceGraph::plan_for(int batch) {
   if (found != plans_.end()) return *found->second;
   auto& eng = engine();
   auto plan = std::make_unique<Plan>();
-  plan->batch = batch;
   // A buffer of `desc` in the scratch arena.
   const auto scratch = [&](const memory::desc& desc) {
     memory buffer(desc, eng.engine, nullptr);
@@ -170,14 +162,15 @@ InferenceGraph::Plan& InferenceGraph::plan_for(int batch) {
     return buffer;
   };
   plan->input = memory({{batch, channels_, height_, width_}, dt::f32, tag::nhwc}, eng.engine, nullptr);
-  std::vector<Value> values(shapes_.size());
-  values[0].mem = plan->input;
+  // Each tensor's memory: a blocked 4-D layout, or plain [n, features] after pooling.
+  std::vector<memory> values(shapes_.size());
+  values[0] = plan->input;
 
   // A value in the layout `desc`: itself, or a reorder of it into a new buffer.
   const auto as_layout = [&](int id, const memory::desc& desc) -> memory {
-    if (values[id].mem.get_desc() == desc) return values[id].mem;
+    if (values[id].get_desc() == desc) return values[id];
     memory converted = scratch(desc);
-    plan->steps.push_back({dnnl::reorder(values[id].mem, converted), {{DNNL_ARG_FROM, values[id].mem}, {DNNL_ARG_TO, converted}}});
+    plan->steps.push_back({dnnl::reorder(values[id], converted), {{DNNL_ARG_FROM, values[id]}, {DNNL_ARG_TO, converted}}});
     return converted;
   };
 
@@ -185,7 +178,7 @@ InferenceGraph::Plan& InferenceGraph::plan_for(int batch) {
     const GraphNode& node = nodes_[index];
     const TensorShape& in = shapes_[node.input];
     const TensorShape& out = shapes_[index + 1];
-    Value& result = values[index + 1];
+    memory& result = values[index + 1];
     switch (node.op) {
       case GraphOp::kConv: {
         const memory::dims src_dims{batch, in.channels, in.height, in.width};
@@ -213,49 +206,47 @@ InferenceGraph::Plan& InferenceGraph::plan_for(int batch) {
           // Never the graph's input: that buffer is the caller's.
           const bool in_place = node.skip != 0 && node.skip != node.input &&
                                 last_use_[node.skip] == static_cast<int>(index) &&
-                                values[node.skip].mem.get_desc() == pd.dst_desc();
+                                values[node.skip].get_desc() == pd.dst_desc();
           if (in_place) {
-            result.mem = values[node.skip].mem;
+            result = values[node.skip];
           } else {
-            result.mem = scratch(pd.dst_desc());
-            plan->steps.push_back({dnnl::reorder(values[node.skip].mem, result.mem),
-                                   {{DNNL_ARG_FROM, values[node.skip].mem}, {DNNL_ARG_TO, result.mem}}});
+            result = scratch(pd.dst_desc());
+            plan->steps.push_back({dnnl::reorder(values[node.skip], result),
+                                   {{DNNL_ARG_FROM, values[node.skip]}, {DNNL_ARG_TO, result}}});
           }
         } else {
-          result.mem = scratch(pd.dst_desc());
+          result = scratch(pd.dst_desc());
         }
         plan->steps.push_back({dnnl::convolution_forward(pd),
-                               {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, result.mem}}});
+                               {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, result}}});
         break;
       }
       case GraphOp::kGlobalAveragePool: {
-        const memory::desc& src_desc = values[node.input].mem.get_desc();
+        const memory::desc& src_desc = values[node.input].get_desc();
         const memory::desc dst_any({batch, in.channels, 1, 1}, dt::f32, tag::any);
         dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_avg_exclude_padding,
                                          src_desc, dst_any, {1, 1}, {in.height, in.width}, {0, 0}, {0, 0});
         dnnl::pooling_forward::primitive_desc pd(desc, eng.engine);
         memory pooled = scratch(pd.dst_desc());
-        plan->steps.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, values[node.input].mem}, {DNNL_ARG_DST, pooled}}});
+        plan->steps.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, values[node.input]}, {DNNL_ARG_DST, pooled}}});
         // Plain [n, c] for the dense layers.
         const memory::desc plain_desc({batch, in.channels, 1, 1}, dt::f32, tag::nchw);
-        result.features = true;
         if (pooled.get_desc() == plain_desc) {
-          result.mem = pooled;
+          result = pooled;
         } else {
-          result.mem = scratch(plain_desc);
-          plan->steps.push_back({dnnl::reorder(pooled, result.mem), {{DNNL_ARG_FROM, pooled}, {DNNL_ARG_TO, result.mem}}});
+          result = scratch(plain_desc);
+          plan->steps.push_back({dnnl::reorder(pooled, result), {{DNNL_ARG_FROM, pooled}, {DNNL_ARG_TO, result}}});
         }
         break;
       }
       case GraphOp::kDense: {
-        result.mem = scratch({{batch, node.out_channels}, dt::f32, tag::nc});
-        result.features = true;
-        plan->dense.push_back({&node, values[node.input].mem, result.mem});
+        result = scratch({{batch, node.out_channels}, dt::f32, tag::nc});
+        plan->dense.push_back({&node, values[node.input], result});
         break;
       }
     }
   }
-  plan->result = values.back().mem;
+  plan->result = values.back();
   auto& stored = *plan;
   plans_.emplace(batch, std::move(plan));
   return stored;

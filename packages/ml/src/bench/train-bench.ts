@@ -401,16 +401,24 @@ function torchPython(): string {
   return process.env['NS_TORCH_PYTHON'] ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 }
 
+/** Why a child failed (its spawn error, else its last line on stderr), or undefined when it exited 0. */
+function failureOf(run: ReturnType<typeof spawnSync>): string | undefined {
+  if (run.error === undefined && run.status === 0) return undefined;
+  return (
+    run.error?.message ??
+    String(run.stderr ?? '')
+      .trim()
+      .split('\n')
+      .slice(-1)[0] ??
+    `exit status ${run.status}`
+  );
+}
+
 /** The last line of a child's stdout as JSON, or why the child did not give one. */
 function childJson<T>(run: ReturnType<typeof spawnSync>): { ok: true; value: T } | { ok: false; why: string } {
+  const failure = failureOf(run);
+  if (failure !== undefined) return { ok: false, why: failure };
   const stdout = String(run.stdout ?? '');
-  const stderr = String(run.stderr ?? '');
-  if (run.error !== undefined || run.status !== 0) {
-    return {
-      ok: false,
-      why: run.error?.message ?? stderr.trim().split('\n').slice(-1)[0] ?? `exit status ${run.status}`,
-    };
-  }
   try {
     return { ok: true, value: JSON.parse(stdout.trim().split('\n').slice(-1)[0] ?? '') as T };
   } catch {
@@ -424,9 +432,9 @@ function exportOnnx(directory: string, say: (line: string) => void): string | un
   const run = spawnSync(torchPython(), [TORCH_SCRIPT, '--threads', '1', '--export-onnx', file, '--only-export'], {
     encoding: 'utf8',
   });
-  if (run.error !== undefined || run.status !== 0 || !existsSync(file)) {
-    const why = run.error?.message ?? run.stderr.trim().split('\n').slice(-1)[0] ?? `exit status ${run.status}`;
-    say(`ONNX Runtime skipped: the ONNX export needs Debian's python3-torch (${why})`);
+  const failure = failureOf(run) ?? (existsSync(file) ? undefined : `${file} was not written`);
+  if (failure !== undefined) {
+    say(`ONNX Runtime skipped: the ONNX export needs Debian's python3-torch (${failure})`);
     return undefined;
   }
   return file;

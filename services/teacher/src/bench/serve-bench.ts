@@ -115,6 +115,11 @@ function measureInProcess(engine: InProcessEngine, batch: number, seconds: numbe
   };
 }
 
+/** Mean images per batch between two readings of `batchTotals`. */
+function meanBatchBetween(before: { sum: number; count: number }, after: { sum: number; count: number }): number {
+  return round((after.sum - before.sum) / (after.count - before.count), 1);
+}
+
 /** CPU seconds (user + system, every thread) a process has used so far, from /proc (Linux). */
 function processCpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -190,7 +195,8 @@ async function probeHealth(port: number, seconds: number): Promise<number[]> {
   return JSON.parse(output) as number[];
 }
 
-async function meanBatch(metricsPort: number): Promise<{ sum: number; count: number }> {
+/** The teacher's batch-size histogram totals so far (images and batches), from /metrics. */
+async function batchTotals(metricsPort: number): Promise<{ sum: number; count: number }> {
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   const read = (name: string): number =>
     Number(
@@ -310,17 +316,17 @@ runMain('bench:serve', async () => {
 
     say('warming up the service');
     await unaryPhase(Math.min(2, options.seconds), options.clients, 1, false);
-    const before = await meanBatch(service.metricsPort);
+    const before = await batchTotals(service.metricsPort);
     say(`unary: ${options.clients} callers × 1 image for ${options.seconds} s`);
     const unary = await unaryPhase(options.seconds, options.clients, 1, true);
-    const afterUnary = await meanBatch(service.metricsPort);
+    const afterUnary = await batchTotals(service.metricsPort);
     const batchCallers = Math.max(1, Math.round(options.clients / batchSize));
     say(`unary: ${batchCallers} callers × ${batchSize} images for ${options.seconds} s`);
     const unaryBatch = await unaryPhase(options.seconds, batchCallers, batchSize, false);
-    const afterUnaryBatch = await meanBatch(service.metricsPort);
+    const afterUnaryBatch = await batchTotals(service.metricsPort);
     say(`stream: ${options.inFlight} requests in flight for ${options.seconds} s`);
     const stream = await streamPhase(options.seconds);
-    const afterStream = await meanBatch(service.metricsPort);
+    const afterStream = await batchTotals(service.metricsPort);
     say(`one caller × 1 image, one call at a time, for ${options.seconds} s`);
     const lone = await unaryPhase(options.seconds, 1, 1, false);
     client.close();
@@ -338,15 +344,9 @@ runMain('bench:serve', async () => {
       ratio_stream: round(stream.imagesPerSecond / reference.imagesPerSecond, 2),
       p50_ms: round(percentile(unary.latencies, 0.5), 2),
       p99_ms: round(percentile(unary.latencies, 0.99), 2),
-      mean_batch: round((afterUnary.sum - before.sum) / (afterUnary.count - before.count), 1),
-      mean_batch_unary_batched: round(
-        (afterUnaryBatch.sum - afterUnary.sum) / (afterUnaryBatch.count - afterUnary.count),
-        1,
-      ),
-      mean_batch_stream: round(
-        (afterStream.sum - afterUnaryBatch.sum) / (afterStream.count - afterUnaryBatch.count),
-        1,
-      ),
+      mean_batch: meanBatchBetween(before, afterUnary),
+      mean_batch_unary_batched: meanBatchBetween(afterUnary, afterUnaryBatch),
+      mean_batch_stream: meanBatchBetween(afterUnaryBatch, afterStream),
       batch_size: batchSize,
       full_batch_ms: round((1000 * batchSize) / reference.imagesPerSecond, 2),
       p99_target_ms: round(p99TargetMs, 2),
