@@ -1,7 +1,9 @@
 import { Shard } from '@noisystudent/proto';
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from 'nats';
 
-/** How long one look-up may take to read the shards up to the leader's last one before it fails. */
+import { shardImageIds } from './shards.js';
+
+/** How long reading the shards may go without progress before a look-up fails. */
 const CATCH_UP_TIMEOUT_MS = 15_000;
 
 /**
@@ -15,14 +17,15 @@ const CATCH_UP_TIMEOUT_MS = 15_000;
  * cannot see it. So every image delivered again is looked up here first, and one that already has
  * an outcome is acknowledged without a second one (docs/architecture.md §7).
  *
- * The index is built on first use (only redeliveries need it) and then kept up to date
- * incrementally; each look-up first reads up to the last shard the stream's leader holds.
+ * The index is built on first use and then kept up to date incrementally; each use first reads up
+ * to the last shard the stream's leader holds. Appends go through `exclusive`, so that the check
+ * and the append are one step for every replica (see `CaughtUp`).
  */
-export class LabeledIndex {
+export class LabeledIndex implements CaughtUp {
   private readonly ids = new Set<string>();
   /** The shards stream sequence read through. */
   private readThrough = 0;
-  /** Look-ups run one at a time (each may extend the read). */
+  /** Uses run one at a time (each may extend the read). */
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -34,12 +37,33 @@ export class LabeledIndex {
 
   /** Of `sourceIds`, those already in a shard of this version. */
   labeled(sourceIds: readonly string[]): Promise<Set<string>> {
+    return this.exclusive(async () => new Set(sourceIds.filter((id) => this.ids.has(id))));
+  }
+
+  /**
+   * Runs `work` once the index has read up to the leader's last shard, with no other use of this
+   * index in between.
+   */
+  exclusive<T>(work: (index: CaughtUp) => Promise<T>): Promise<T> {
     const next = this.queue.then(async () => {
       await this.catchUp();
-      return new Set(sourceIds.filter((id) => this.ids.has(id)));
+      return work(this);
     });
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  has(sourceId: string): boolean {
+    return this.ids.has(sourceId);
+  }
+
+  get lastSequence(): number {
+    return this.readThrough;
+  }
+
+  appended(shard: Shard, sequence: number): void {
+    this.add(shard);
+    this.readThrough = sequence;
   }
 
   /** Source ids indexed so far (for tests and logs). */
@@ -48,7 +72,7 @@ export class LabeledIndex {
   }
 
   private async catchUp(): Promise<void> {
-    const target = await this.lastSequence();
+    const target = await this.leaderLastSequence();
     if (target <= this.readThrough) return;
     // An ordered consumer may sit on a replica still catching up: read until the leader's last
     // sequence is reached, or give up and let the window be delivered again.
@@ -57,24 +81,25 @@ export class LabeledIndex {
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: this.readThrough + 1,
     });
-    const until = Date.now() + CATCH_UP_TIMEOUT_MS;
+    let until = Date.now() + CATCH_UP_TIMEOUT_MS;
     while (this.readThrough < target) {
       if (Date.now() > until) {
         throw new Error(
-          `${this.stream}: reading ${this.subject} reached sequence ${this.readThrough} of ${target} in ${CATCH_UP_TIMEOUT_MS} ms`,
+          `${this.stream}: reading ${this.subject} stayed at sequence ${this.readThrough} of ${target} for ${CATCH_UP_TIMEOUT_MS} ms`,
         );
       }
       const messages = await consumer.fetch({ max_messages: 256, expires: 1_000 });
       for await (const message of messages) {
         this.add(Shard.decode(message.data));
         this.readThrough = Math.max(this.readThrough, message.seq);
+        until = Date.now() + CATCH_UP_TIMEOUT_MS;
         if (this.readThrough >= target) break;
       }
     }
   }
 
   /** The sequence of the last shard of this version, asked of the stream's leader (0: none yet). */
-  private async lastSequence(): Promise<number> {
+  private async leaderLastSequence(): Promise<number> {
     try {
       return (await this.jsm.streams.getMessage(this.stream, { last_by_subj: this.subject })).seq;
     } catch (error) {
@@ -84,9 +109,21 @@ export class LabeledIndex {
   }
 
   private add(shard: Shard): void {
-    for (const example of shard.examples) this.ids.add(example.sourceId);
-    for (const id of shard.belowThresholdIds) this.ids.add(id);
-    for (const id of shard.cutByBalancingIds) this.ids.add(id);
-    for (const entry of shard.rejected) this.ids.add(entry.sourceId);
+    for (const id of shardImageIds(shard)) this.ids.add(id);
   }
+}
+
+/**
+ * The index inside `LabeledIndex.exclusive`: read up to the leader's last shard of the version.
+ * An append that names `lastSequence` as the subject's expected last sequence
+ * (Nats-Expected-Last-Subject-Sequence) is refused by the stream if any other replica appended
+ * since: what `has` denies then still holds when the append is stored.
+ */
+export interface CaughtUp {
+  /** Whether `sourceId` has an outcome in a shard read so far. */
+  has(sourceId: string): boolean;
+  /** The stream sequence of the last shard of this version read (0: none). */
+  readonly lastSequence: number;
+  /** Records a shard this replica appended right after `lastSequence`, stored at `sequence`. */
+  appended(shard: Shard, sequence: number): void;
 }

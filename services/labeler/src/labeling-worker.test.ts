@@ -273,6 +273,43 @@ describe('LabelingWorker', () => {
     }
   });
 
+  it('stores one outcome per image when two replicas label the same images at once (each a first delivery)', async () => {
+    const IMAGES = 48;
+    // The same images in two streams, each with its own consumer, one shards subject: as when a
+    // consumer's new leader delivers again what its dead leader had delivered, not knowing it did.
+    const names = await streamsWithImages('twice', IMAGES, 600);
+    const other = await streamsWithImages('twice-b', IMAGES, 600);
+    const pool = TeacherPool.connect([`127.0.0.1:${teacherV1.port}`]);
+    const options = { windowSize: 8, windowWaitMs: 100, concurrentWindows: 2 };
+    const first = startWorker(names, pool, new LogLines('labeler'), options);
+    const second = startWorker(
+      { ...names, unlabeledStream: other.unlabeledStream },
+      pool,
+      new LogLines('labeler'),
+      options,
+    );
+    const workers = [first, second];
+    try {
+      await Promise.all(workers.map(({ worker }) => worker.start()));
+      const finished = async (stream: string) => {
+        const info = await jsm.consumers.info(stream, labelingConsumer('v1'));
+        return info.num_pending + info.num_ack_pending === 0;
+      };
+      while (!((await finished(names.unlabeledStream)) && (await finished(other.unlabeledStream)))) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const { everyId } = shardOutcomes(await readShards(jsm, names.shardsStream, shardSubject(names, 'v1')));
+      expect(everyId.sort()).toEqual(Array.from({ length: IMAGES }, (_, index) => `img-${index}`).sort());
+      // Each image labeled by one worker and found taken by the other.
+      const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
+      expect(sum(workers.flatMap(({ windows }) => windows.map((counts) => counts.labeled)))).toBe(IMAGES);
+      expect(sum(workers.flatMap(({ alreadyLabeled }) => alreadyLabeled))).toBe(IMAGES);
+    } finally {
+      await Promise.all(workers.map(({ worker }) => worker.stop()));
+      await pool.close();
+    }
+  });
+
   it('acknowledges images delivered again that already have an outcome (their ack was lost) without labeling them twice', async () => {
     const IMAGES = 20;
     // Shorter than a window takes to fill (a pull waits at least 1 s): the images are also

@@ -1,15 +1,25 @@
 import { type PseudoLabelPolicy } from '@noisystudent/ml';
 import { Shard, UnlabeledImage } from '@noisystudent/proto';
 import type { Logger } from '@noisystudent/runtime';
-import { AckPolicy, DeliverPolicy, headers, type JetStreamClient, type JetStreamManager, type JsMsg } from 'nats';
+import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from 'nats';
 
 import { labelingConsumer, shardSubject, type NatsNames } from '@noisystudent/core';
 import { LabeledIndex } from './labeled-index.js';
-import { buildShards, type LabeledImage, type WindowCounts } from './shards.js';
+import {
+  buildShards,
+  countParts,
+  shardImageIds,
+  withoutImages,
+  type LabeledImage,
+  type WindowCounts,
+} from './shards.js';
 import type { TeacherPool } from './teacher-pool.js';
 
 /** The shortest pull expiry nats.js accepts ("expires should be at least 1000ms"). */
 const MIN_FETCH_EXPIRES_MS = 1_000;
+
+/** Appends of one window refused because another replica appended first, before the window is given up (and delivered again). */
+const MAX_APPEND_ATTEMPTS = 20;
 
 /** What the worker needs from the teacher (TeacherPool has it). */
 export type LabelingTeacher = Pick<TeacherPool, 'predict'>;
@@ -142,7 +152,6 @@ export class LabelingWorker {
 
   private async labelWindow(delivered: JsMsg[]): Promise<void> {
     const { teacherVersion } = this.options;
-    const started = Date.now();
     // A window held longer than the ack wait (the teacher away for minutes) would be delivered
     // again into another window while this one still holds it: an image with two outcomes.
     // Telling NATS the window is still being worked on restarts each message's ack wait.
@@ -150,27 +159,15 @@ export class LabelingWorker {
       for (const message of delivered) message.working();
     }, this.ackWaitMs / 3);
     try {
-      let messages = await this.withoutLabeled(delivered);
+      const messages = await this.withoutLabeled(delivered);
       if (messages.length === 0) {
         await this.flush();
         return;
       }
-      let labeled = await Promise.all(messages.map((message) => this.label(message)));
-      if (Date.now() - started > this.ackWaitMs / 3) {
-        // Labeling outlasted a renewal of the ack wait: had that renewal been lost (the consumer's
-        // node dying), NATS may have delivered these images to another replica, which may have
-        // stored their outcomes meanwhile. Those are not stored a second time.
-        const kept = new Set(await this.withoutLabeled(messages, () => true));
-        labeled = labeled.filter((_, index) => kept.has(messages[index] as JsMsg));
-        messages = messages.filter((message) => kept.has(message));
-        if (messages.length === 0) {
-          await this.flush();
-          return;
-        }
-      }
+      const labeled = await Promise.all(messages.map((message) => this.label(message)));
       const sequences = messages.map((message) => message.seq);
       const windowId = `w${Math.min(...sequences)}-${Math.max(...sequences)}-${messages.length}`;
-      const { parts, counts } = buildShards(labeled, {
+      const { parts } = buildShards(labeled, {
         teacherVersion,
         classes: this.options.classes,
         policy: this.options.policy,
@@ -178,20 +175,20 @@ export class LabelingWorker {
         maxPayloadBytes: this.options.maxPayloadBytes,
         createdAt: new Date(),
       });
-      const subject = shardSubject(this.names, teacherVersion);
-      await Promise.all(
-        parts.map((part) => {
-          const messageHeaders = headers();
-          messageHeaders.set('Nats-Msg-Id', part.shardId);
-          return this.js.publish(subject, Shard.encode(part).finish(), { headers: messageHeaders });
-        }),
-      );
+      const { stored, taken } = await this.append(parts);
       // Only now, with every part stored, are the images acknowledged (docs/architecture.md §7). One flush
       // for the window instead of a request per ack (ackAck cost the labeler more than labeling):
       // the server has every ack once the flush returns.
       for (const message of messages) message.ack();
       await this.flush();
-      this.onWindow(counts, parts.length);
+      if (taken > 0) {
+        this.log.info(
+          { teacherVersion, images: taken },
+          'images labeled by another replica at the same time; stored once, with its outcome',
+        );
+        this.onAlreadyLabeled(taken);
+      }
+      if (stored.length > 0) this.onWindow(countParts(stored, labeled, this.options.classes), stored.length);
     } catch (error) {
       clearInterval(stillWorking);
       const delayMs = error instanceof VersionMismatch ? 1_000 : 2_000;
@@ -207,15 +204,50 @@ export class LabelingWorker {
   }
 
   /**
-   * `delivered` less the images (those `atRisk`) that already have an outcome in this version's
-   * shards: delivered again after their earlier acknowledgement was lost, or labeled meanwhile by
-   * another replica after this one's ack-wait renewals were lost. Those are acknowledged here.
+   * Appends a window's parts to the version's shards so that no image gets a second outcome, even
+   * when another replica labels it at the same time (its first delivery forgotten with a NATS node
+   * that died): each part is stored only if the subject still ends at the shard this replica read
+   * through (Nats-Expected-Last-Subject-Sequence). When another replica appended first, the shards
+   * it added are read, the images they gave an outcome are left out, and the rest is appended.
    */
-  private async withoutLabeled(
-    delivered: JsMsg[],
-    atRisk: (message: JsMsg) => boolean = (message) => message.redelivered,
-  ): Promise<JsMsg[]> {
-    const again = delivered.filter(atRisk);
+  private async append(parts: Shard[]): Promise<{ stored: Shard[]; taken: number }> {
+    const subject = shardSubject(this.names, this.options.teacherVersion);
+    const stored: Shard[] = [];
+    let pending = parts;
+    let taken = 0;
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      pending = await this.index.exclusive(async (index) => {
+        const done = new Set(pending.flatMap(shardImageIds).filter((id) => index.has(id)));
+        taken += done.size;
+        const left = done.size === 0 ? [...pending] : pending.flatMap((part) => withoutImages(part, done) ?? []);
+        while (left.length > 0) {
+          const part = left[0] as Shard;
+          try {
+            const ack = await this.js.publish(subject, Shard.encode(part).finish(), {
+              msgID: part.shardId,
+              expect: { lastSubjectSequence: index.lastSequence },
+            });
+            // A duplicate: stored before, its answer lost. The next part's append is refused and the index reads it.
+            if (!ack.duplicate) index.appended(part, ack.seq);
+          } catch (error) {
+            if (!isWrongLastSequence(error) || attempt >= MAX_APPEND_ATTEMPTS) throw error;
+            break;
+          }
+          stored.push(part);
+          left.shift();
+        }
+        return left;
+      });
+    }
+    return { stored, taken };
+  }
+
+  /**
+   * `delivered` less the images delivered again that already have an outcome in this version's
+   * shards (their earlier acknowledgement was lost): those are acknowledged here, not labeled again.
+   */
+  private async withoutLabeled(delivered: JsMsg[]): Promise<JsMsg[]> {
+    const again = delivered.filter((message) => message.redelivered);
     if (again.length === 0) return delivered;
     const ids = new Map(again.map((message) => [message, sourceIdOf(message, decoded(message))]));
     const done = await this.index.labeled([...ids.values()]);
@@ -229,7 +261,7 @@ export class LabelingWorker {
     const skipped = delivered.length - fresh.length;
     this.log.info(
       { teacherVersion: this.options.teacherVersion, images: skipped },
-      'images already have an outcome in the shards (delivered again, or labeled by another replica meanwhile); acknowledged without a second one',
+      'images delivered again already have an outcome in the shards; acknowledged without a second one',
     );
     this.onAlreadyLabeled(skipped);
     return fresh;
@@ -277,6 +309,11 @@ function decoded(message: JsMsg): UnlabeledImage | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The stream refused an append with an expected last sequence: another one came first (JetStream error 10071). */
+function isWrongLastSequence(error: unknown): boolean {
+  return (error as { api_error?: { err_code?: number } }).api_error?.err_code === 10071;
 }
 
 function pause(ms: number): Promise<void> {

@@ -25,7 +25,7 @@ export class LabelerMetrics {
   });
   readonly alreadyLabeled = new Counter({
     name: 'labeler_redelivered_already_labeled_total',
-    help: 'Images delivered again (their ack was lost) that already had an outcome in the shards: acknowledged, not labeled twice.',
+    help: 'Images that already had an outcome in the shards when this replica looked (delivered again after a lost ack, or labeled by another replica at the same time): acknowledged, no second outcome.',
     labelNames: ['version'] as const,
     registers: [this.registry],
   });

@@ -1,7 +1,7 @@
 import { LabelMode, Shard } from '@noisystudent/proto';
 import { describe, expect, it } from 'vitest';
 
-import { buildShards, type LabeledImage } from './shards.js';
+import { buildShards, countParts, withoutImages, type LabeledImage } from './shards.js';
 
 const CLASSES = 3;
 
@@ -117,5 +117,25 @@ describe('buildShards', () => {
       /^image: \d+ bytes as a shard example, over the 65536-byte NATS max payload$/,
     );
     expect(counts).toMatchObject({ labeled: 2, inShards: 1, rejected: 1 });
+  });
+});
+
+describe('withoutImages and countParts', () => {
+  it('leaves out the outcomes of the given images, and the counts follow the parts', () => {
+    const window = [
+      predicted('a', [0.9, 0.05, 0.05]),
+      predicted('b', [0.2, 0.4, 0.4]),
+      predicted('c', [0.1, 0.8, 0.1]),
+      { sourceId: 'd', image: undefined, outcome: { kind: 'rejected', reason: 'image: none' } },
+    ] satisfies LabeledImage[];
+    const [part] = buildShards(window, options).parts;
+    const kept = withoutImages(part as Shard, new Set(['a', 'b']));
+    expect(outcomes(kept === null ? [] : [kept])).toEqual({ examples: ['c'], below: [], cut: [], rejected: ['d'] });
+    expect(part?.examples).toHaveLength(2);
+    const counts = countParts(kept === null ? [] : [kept], window, CLASSES);
+    expect(counts).toMatchObject({ labeled: 2, inShards: 1, copies: 1, belowThreshold: 0, rejected: 1 });
+    expect(counts.copiesPerClass).toEqual([0, 1, 0]);
+    expect(counts.confidenceSum).toBeCloseTo(0.8, 5);
+    expect(withoutImages(part as Shard, new Set(['a', 'b', 'c', 'd']))).toBeNull();
   });
 });

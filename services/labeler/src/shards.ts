@@ -61,7 +61,6 @@ export function buildShards(
 
   // Each kept example with its encoded size (+ the field's tag and length), measured once.
   const examples: Array<{ example: PseudoLabeledExample; size: number }> = [];
-  const tooLarge: number[] = [];
   selection.kept.forEach((row, index) => {
     const item = predicted[row];
     if (item === undefined) return;
@@ -76,7 +75,6 @@ export function buildShards(
     };
     const size = PseudoLabeledExample.encode(example).finish().byteLength + 8;
     if (size > budget) {
-      tooLarge.push(row);
       rejected.push({
         sourceId: item.sourceId,
         reason: `image: ${size} bytes as a shard example, over the ${options.maxPayloadBytes}-byte NATS max payload`,
@@ -129,25 +127,65 @@ export function buildShards(
     part.shardId = `${options.teacherVersion}.${options.windowId}.${index}`;
   });
 
-  const counts: WindowCounts = {
-    labeled: window.length,
-    inShards: examples.length,
-    copies: examples.reduce((sum, { example }) => sum + example.copyCount, 0),
-    cutByBalancing: selection.cutByBalancing.length,
-    belowThreshold: selection.belowThreshold.length,
-    rejected: rejected.length,
-    // Over the images counted as accepted (in shards or cut): one too large for a shard is rejected.
-    confidenceSum: accepted([...selection.belowThreshold, ...tooLarge], rows).reduce(
-      (sum, row) => sum + Math.max(...row),
-      0,
-    ),
-    copiesPerClass,
-  };
-  return { parts, counts };
+  return { parts, counts: countParts(parts, window, classes) };
 }
 
-/** The rows whose index is not in `notAccepted`. */
-function accepted(notAccepted: readonly number[], rows: readonly Float32Array[]): Float32Array[] {
-  const skip = new Set(notAccepted);
-  return rows.filter((_, index) => !skip.has(index));
+/**
+ * What `parts` hold of `window`, per outcome: the window's accounting from the parts themselves,
+ * so a window stored without some of its images (another replica gave them an outcome first)
+ * counts only what it stored.
+ */
+export function countParts(parts: readonly Shard[], window: readonly LabeledImage[], classes: number): WindowCounts {
+  const topProbability = new Map<string, number>();
+  for (const item of window) {
+    if (item.outcome.kind === 'prediction') topProbability.set(item.sourceId, Math.max(...item.outcome.probabilities));
+  }
+  const counts: WindowCounts = {
+    labeled: 0,
+    inShards: 0,
+    copies: 0,
+    cutByBalancing: 0,
+    belowThreshold: 0,
+    rejected: 0,
+    confidenceSum: 0,
+    copiesPerClass: new Array<number>(classes).fill(0),
+  };
+  for (const part of parts) {
+    counts.inShards += part.examples.length;
+    counts.cutByBalancing += part.cutByBalancingIds.length;
+    counts.belowThreshold += part.belowThresholdIds.length;
+    counts.rejected += part.rejected.length;
+    for (const example of part.examples) {
+      counts.copies += example.copyCount;
+      counts.copiesPerClass[example.hardLabel] = (counts.copiesPerClass[example.hardLabel] ?? 0) + example.copyCount;
+    }
+    // Over the images counted as accepted (in shards or cut): one too large for a shard is rejected.
+    for (const id of [...part.examples.map((example) => example.sourceId), ...part.cutByBalancingIds]) {
+      counts.confidenceSum += topProbability.get(id) ?? 0;
+    }
+  }
+  counts.labeled = counts.inShards + counts.cutByBalancing + counts.belowThreshold + counts.rejected;
+  return counts;
+}
+
+/** `part` without the outcomes of the images in `ids` (null when nothing is left). */
+export function withoutImages(part: Shard, ids: ReadonlySet<string>): Shard | null {
+  const kept: Shard = {
+    ...part,
+    examples: part.examples.filter((example) => !ids.has(example.sourceId)),
+    belowThresholdIds: part.belowThresholdIds.filter((id) => !ids.has(id)),
+    cutByBalancingIds: part.cutByBalancingIds.filter((id) => !ids.has(id)),
+    rejected: part.rejected.filter((entry) => !ids.has(entry.sourceId)),
+  };
+  return shardImageIds(kept).length > 0 ? kept : null;
+}
+
+/** Every source id `shard` gives an outcome. */
+export function shardImageIds(shard: Shard): string[] {
+  return [
+    ...shard.examples.map((example) => example.sourceId),
+    ...shard.belowThresholdIds,
+    ...shard.cutByBalancingIds,
+    ...shard.rejected.map((entry) => entry.sourceId),
+  ];
 }
