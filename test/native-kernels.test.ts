@@ -44,6 +44,10 @@ const convCases: Array<[string, number[], number[], number, Pad, number]> = [
   ['1-channel stem', [4, 28, 28, 1], [3, 3, 1, 32], 1, 'same', 1],
   ['dilated 3×3', [2, 10, 10, 2], [3, 3, 2, 3], 1, 'same', 2],
   ['block-sized, odd batch', [5, 14, 14, 32], [3, 3, 32, 16], 1, 'same', 1],
+  // Winograd F(2×2, 3×3) where the CPU takes it: odd sizes (a last tile half outside), 24
+  // output channels (a 16- and an 8-wide pass), 64 channels at 28×28 (several tile blocks).
+  ['3×3 same, odd sizes, 8 → 24 channels', [3, 7, 9, 8], [3, 3, 8, 24], 1, 'same', 1],
+  ['3×3 same, 64 channels', [1, 16, 16, 64], [3, 3, 64, 64], 1, 'same', 1],
 ];
 
 describe('native convolution kernels match cpu', () => {

@@ -12,7 +12,8 @@
         "src/native/reduce.cc",
         "src/native/batch_norm.cc",
         "src/native/adam.cc",
-        "src/native/matmul.cc"
+        "src/native/matmul.cc",
+        "src/native/winograd.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

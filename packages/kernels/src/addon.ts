@@ -107,7 +107,11 @@ export interface NativeAddon {
   threads(): number;
   /** Sets the threads of the kernels called from the calling thread; returns the new count. */
   setThreads(threads: number): number;
-  /** What the convolutions run on: "onednn" or "openblas" (NS_CONV=blas forces the latter). */
+  /**
+   * What the convolutions run on: "onednn" or "openblas" (NS_CONV=blas forces the latter),
+   * prefixed "winograd 3×3 + " where 3×3 stride-1 ones run as Winograd F(2×2, 3×3) (AVX2 CPUs
+   * without AVX-512; NS_WINOGRAD=0 turns it off).
+   */
   convLibrary(): string;
 }
 

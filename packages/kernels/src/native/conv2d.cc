@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels.h"
+#include "winograd.h"
 
 namespace ns {
 namespace {
@@ -128,12 +129,30 @@ const float* patch_rows(const Conv2DShape& s, const float* x, size_t r, size_t c
   return buffer;
 }
 
+// The transformed filter of a Winograd convolution (16 × in × out floats), reused call to call.
+float* winograd_scratch(const Conv2DShape& s) {
+  thread_local std::vector<float> transformed;
+  transformed.resize(static_cast<size_t>(16) * s.in_channels * s.out_channels);
+  return transformed.data();
+}
+
 }  // namespace
 
-const char* conv_library() { return use_dnnl() ? "onednn" : "openblas"; }
+const char* conv_library() {
+  if (winograd_enabled()) return use_dnnl() ? "winograd 3×3 + onednn" : "winograd 3×3 + openblas";
+  return use_dnnl() ? "onednn" : "openblas";
+}
 
 void conv2d_forward(const Conv2DShape& s, const float* x, const float* filter, const float* bias,
                     Activation activation, float* out) {
+  if (winograd_enabled() && winograd_fits(s)) {
+    float* u = winograd_scratch(s);
+    winograd_filter(filter, s.in_channels, s.out_channels, false, u);
+    winograd_conv3x3(u, bias, s.in_channels, s.out_channels, x, nhwc_layout(s.in_height, s.in_width, s.in_channels), out,
+                     nhwc_layout(s.out_height, s.out_width, s.out_channels), s.batch, s.out_height, s.out_width, false,
+                     activation == Activation::kRelu);
+    return;
+  }
 #ifdef NS_HAVE_DNNL
   if (use_dnnl() && dnnl_conv2d_forward(s, x, filter, bias, activation, out)) return;
 #endif
@@ -160,6 +179,15 @@ void conv2d_forward(const Conv2DShape& s, const float* x, const float* filter, c
 }
 
 void conv2d_backprop_input(const Conv2DShape& s, const float* dy, const float* filter, float* dx) {
+  if (winograd_enabled() && winograd_fits(s)) {
+    // With stride 1 and padding 1 the input gradient is itself a 3×3 convolution of dy.
+    float* u = winograd_scratch(s);
+    winograd_filter(filter, s.in_channels, s.out_channels, true, u);
+    winograd_conv3x3(u, nullptr, s.out_channels, s.in_channels, dy, nhwc_layout(s.out_height, s.out_width, s.out_channels),
+                     dx, nhwc_layout(s.in_height, s.in_width, s.in_channels), s.batch, s.in_height, s.in_width, false,
+                     false);
+    return;
+  }
 #ifdef NS_HAVE_DNNL
   if (use_dnnl() && dnnl_conv2d_backprop_input(s, dy, filter, dx)) return;
 #endif

@@ -10,12 +10,16 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "winograd.h"
 
 namespace ns {
 namespace {
@@ -34,10 +38,19 @@ Engine& engine() {
   return instance;
 }
 
+// A oneDNN primitive and its arguments, or a kernel of our own (`own`).
 struct Step {
   dnnl::primitive primitive;
   std::unordered_map<int, memory> args;
+  std::function<void()> own;
 };
+
+// A 3×3 convolution Winograd F(2×2, 3×3) computes (winograd.h), where this CPU takes it.
+bool winograd_node(const GraphNode& node) {
+  return winograd_enabled() && node.kernel_h == 3 && node.kernel_w == 3 && node.stride_h == 1 && node.stride_w == 1 &&
+         node.pad_top == 1 && node.pad_left == 1 && node.pad_bottom == 1 && node.pad_right == 1 &&
+         node.in_channels % 8 == 0 && node.out_channels % 8 == 0;
+}
 
 }  // namespace
 
@@ -147,6 +160,17 @@ std::pair<memory, memory> InferenceGraph::conv_weights(size_t index, const memor
   return {weights, bias};
 }
 
+// Node `index`'s filter transformed for Winograd (made once, shared by every plan).
+const float* InferenceGraph::winograd_filter_of(size_t index) {
+  std::vector<float>& u = winograd_filters_[index];
+  if (u.empty()) {
+    const GraphNode& node = nodes_[index];
+    u.resize(static_cast<size_t>(16) * node.in_channels * node.out_channels);
+    winograd_filter(node.weights.data(), node.in_channels, node.out_channels, false, u.data());
+  }
+  return u.data();
+}
+
 int InferenceGraph::output_width() const { return shapes_.back().features; }
 
 InferenceGraph::Plan& InferenceGraph::plan_for(int batch) {
@@ -170,7 +194,7 @@ InferenceGraph::Plan& InferenceGraph::plan_for(int batch) {
   const auto as_layout = [&](int id, const memory::desc& desc) -> memory {
     if (values[id].get_desc() == desc) return values[id];
     memory converted = scratch(desc);
-    plan->steps.push_back({dnnl::reorder(values[id], converted), {{DNNL_ARG_FROM, values[id]}, {DNNL_ARG_TO, converted}}});
+    plan->steps.push_back({dnnl::reorder(values[id], converted), {{DNNL_ARG_FROM, values[id]}, {DNNL_ARG_TO, converted}}, {}});
     return converted;
   };
 
@@ -184,41 +208,64 @@ InferenceGraph::Plan& InferenceGraph::plan_for(int batch) {
         const memory::dims src_dims{batch, in.channels, in.height, in.width};
         const memory::dims weight_dims{node.out_channels, node.in_channels, node.kernel_h, node.kernel_w};
         const memory::dims dst_dims{batch, out.channels, out.height, out.width};
-        const memory::desc src_any(src_dims, dt::f32, tag::any), weights_any(weight_dims, dt::f32, tag::any);
-        const memory::desc dst_any(dst_dims, dt::f32, tag::any);
-        const memory::desc bias_desc({node.out_channels}, dt::f32, tag::x);
-        dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                             src_any, weights_any, bias_desc, dst_any, {node.stride_h, node.stride_w},
-                                             {0, 0}, {node.pad_top, node.pad_left}, {node.pad_bottom, node.pad_right});
-        dnnl::post_ops ops;
-        if (node.skip >= 0) ops.append_sum(1.0f);
-        if (node.relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-        dnnl::primitive_attr attr;
-        attr.set_post_ops(ops);
-        dnnl::convolution_forward::primitive_desc pd(desc, attr, eng.engine);
-
-        memory src = as_layout(node.input, pd.src_desc());
-        const auto [weights, bias] = conv_weights(index, pd.weights_desc());
+        const bool winograd = winograd_node(node);
+        std::optional<dnnl::convolution_forward::primitive_desc> pd;
+        memory src;
+        memory::desc dst_desc;
+        if (winograd) {
+          src = as_layout(node.input, memory::desc(src_dims, dt::f32, tag::nChw8c));
+          dst_desc = memory::desc(dst_dims, dt::f32, tag::nChw8c);
+        } else {
+          const memory::desc src_any(src_dims, dt::f32, tag::any), weights_any(weight_dims, dt::f32, tag::any);
+          const memory::desc dst_any(dst_dims, dt::f32, tag::any);
+          const memory::desc bias_desc({node.out_channels}, dt::f32, tag::x);
+          dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                               src_any, weights_any, bias_desc, dst_any, {node.stride_h, node.stride_w},
+                                               {0, 0}, {node.pad_top, node.pad_left}, {node.pad_bottom, node.pad_right});
+          dnnl::post_ops ops;
+          if (node.skip >= 0) ops.append_sum(1.0f);
+          if (node.relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+          dnnl::primitive_attr attr;
+          attr.set_post_ops(ops);
+          pd.emplace(desc, attr, eng.engine);
+          src = as_layout(node.input, pd->src_desc());
+          dst_desc = pd->dst_desc();
+        }
 
         if (node.skip >= 0) {
-          // The sum post-op adds what dst holds: the residual, in place when nothing reads it later
-          // and its layout is the output's, else copied (reordered) into a new buffer first.
+          // The sum adds what dst holds: the residual, in place when nothing reads it later and
+          // its layout is the output's, else copied (reordered) into a new buffer first.
           // Never the graph's input: that buffer is the caller's.
           const bool in_place = node.skip != 0 && node.skip != node.input &&
                                 last_use_[node.skip] == static_cast<int>(index) &&
-                                values[node.skip].get_desc() == pd.dst_desc();
+                                values[node.skip].get_desc() == dst_desc;
           if (in_place) {
             result = values[node.skip];
           } else {
-            result = scratch(pd.dst_desc());
+            result = scratch(dst_desc);
             plan->steps.push_back({dnnl::reorder(values[node.skip], result),
-                                   {{DNNL_ARG_FROM, values[node.skip]}, {DNNL_ARG_TO, result}}});
+                                   {{DNNL_ARG_FROM, values[node.skip]}, {DNNL_ARG_TO, result}}, {}});
           }
         } else {
-          result = scratch(pd.dst_desc());
+          result = scratch(dst_desc);
         }
-        plan->steps.push_back({dnnl::convolution_forward(pd),
-                               {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, result}}});
+        if (winograd) {
+          const float* u = winograd_filter_of(index);
+          const float* bias = node.bias.empty() ? nullptr : node.bias.data();
+          const memory dst = result;
+          const bool add = node.skip >= 0, relu = node.relu;
+          const int channels = in.channels, height = out.height, width = out.width;
+          plan->steps.push_back({{}, {}, [=, &node] {
+            winograd_conv3x3(u, bias, channels, node.out_channels, static_cast<const float*>(src.get_data_handle()),
+                             nchw8c_layout(height, width, channels), static_cast<float*>(dst.get_data_handle()),
+                             nchw8c_layout(height, width, node.out_channels), batch, height, width, add, relu);
+          }});
+        } else {
+          const auto [weights, bias] = conv_weights(index, pd->weights_desc());
+          plan->steps.push_back({dnnl::convolution_forward(*pd),
+                                 {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, result}},
+                                 {}});
+        }
         break;
       }
       case GraphOp::kGlobalAveragePool: {
@@ -228,14 +275,14 @@ InferenceGraph::Plan& InferenceGraph::plan_for(int batch) {
                                          src_desc, dst_any, {1, 1}, {in.height, in.width}, {0, 0}, {0, 0});
         dnnl::pooling_forward::primitive_desc pd(desc, eng.engine);
         memory pooled = scratch(pd.dst_desc());
-        plan->steps.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, values[node.input]}, {DNNL_ARG_DST, pooled}}});
+        plan->steps.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, values[node.input]}, {DNNL_ARG_DST, pooled}}, {}});
         // Plain [n, c] for the dense layers.
         const memory::desc plain_desc({batch, in.channels, 1, 1}, dt::f32, tag::nchw);
         if (pooled.get_desc() == plain_desc) {
           result = pooled;
         } else {
           result = scratch(plain_desc);
-          plan->steps.push_back({dnnl::reorder(pooled, result), {{DNNL_ARG_FROM, pooled}, {DNNL_ARG_TO, result}}});
+          plan->steps.push_back({dnnl::reorder(pooled, result), {{DNNL_ARG_FROM, pooled}, {DNNL_ARG_TO, result}}, {}});
         }
         break;
       }
@@ -260,7 +307,14 @@ void InferenceGraph::run(const float* input, int batch, float* output) {
   if (arena_.size() < plan.scratch_bytes + kAlignment) arena_.resize(plan.scratch_bytes + kAlignment);
   uint8_t* base = arena_.data() + (kAlignment - reinterpret_cast<uintptr_t>(arena_.data()) % kAlignment) % kAlignment;
   for (auto& [buffer, offset] : plan.scratch) buffer.set_data_handle(base + offset);
-  for (Step& step : plan.steps) step.primitive.execute(eng.stream, step.args);
+  for (Step& step : plan.steps) {
+    if (step.own) {
+      eng.stream.wait();
+      step.own();
+    } else {
+      step.primitive.execute(eng.stream, step.args);
+    }
+  }
   eng.stream.wait();
   for (const Plan::DenseStep& step : plan.dense) {
     const GraphNode& node = *step.node;

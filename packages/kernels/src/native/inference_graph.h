@@ -52,6 +52,7 @@ class InferenceGraph {
   struct Plan;
   Plan& plan_for(int batch);
   std::pair<dnnl::memory, dnnl::memory> conv_weights(size_t index, const dnnl::memory::desc& desc);
+  const float* winograd_filter_of(size_t index);
 
   int height_, width_, channels_;
   std::vector<GraphNode> nodes_;
@@ -64,6 +65,8 @@ class InferenceGraph {
     dnnl::memory weights, bias;
   };
   std::vector<Weights> weights_;
+  // Filters transformed for Winograd, by node (winograd.h).
+  std::map<size_t, std::vector<float>> winograd_filters_;
   // Activations of whichever plan runs (sized for the largest built so far).
   std::vector<uint8_t> arena_;
 };
