@@ -228,6 +228,12 @@ void conv2d_backprop_input(const Conv2DShape& s, const float* dy, const float* f
 }
 
 void conv2d_backprop_filter(const Conv2DShape& s, const float* x, const float* dy, float* dw) {
+  if (winograd_enabled() && winograd_fits(s)) {
+    winograd_filter_gradient(x, nhwc_layout(s.in_height, s.in_width, s.in_channels), dy,
+                             nhwc_layout(s.out_height, s.out_width, s.out_channels), s.batch, s.in_height, s.in_width,
+                             s.in_channels, s.out_channels, dw);
+    return;
+  }
 #ifdef NS_HAVE_DNNL
   if (use_dnnl() && dnnl_conv2d_backprop_filter(s, x, dy, dw)) return;
 #endif

@@ -41,4 +41,8 @@ void winograd_conv3x3(const float* u, const float* bias, int in_channels, int ou
                       ChannelBlockLayout src_layout, float* dst, ChannelBlockLayout dst_layout, int batch, int height,
                       int width, bool add_to_dst, bool relu);
 
+// dw (HWIO) = the filter gradient of that convolution, from its input x and output gradient dy.
+void winograd_filter_gradient(const float* x, ChannelBlockLayout x_layout, const float* dy, ChannelBlockLayout dy_layout,
+                              int batch, int height, int width, int in_channels, int out_channels, float* dw);
+
 }  // namespace ns
