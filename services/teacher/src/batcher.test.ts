@@ -37,6 +37,54 @@ describe('DynamicBatcher', () => {
     expect(await Promise.all(results)).toEqual(['done a', 'done b', 'done c', 'done d']);
   });
 
+  it('sends what waits at the end of the turn when no batch runs after a lone job; otherwise jobs wait for the delay', async () => {
+    const { batches, run } = recordingRun();
+    const batcher = new DynamicBatcher(run, { maxBatchSize: 8, maxQueueDelayMs: 1000, maxInFlightBatches: 2 });
+    // Jobs of one turn of the event loop leave together, at its end.
+    const first = [batcher.submit('a', 1), batcher.submit('b', 1)];
+    expect(batches).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(batches.map((batch) => batch.jobs)).toEqual([['a', 'b']]);
+    // While that batch runs, the next gathers for the delay.
+    const next = batcher.submit('c', 1);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(batches).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(batches.map((batch) => batch.jobs)).toEqual([['a', 'b'], ['c']]);
+    batches.forEach((batch) => batch.finish());
+    expect(await Promise.all([...first, next])).toEqual(['done a', 'done b', 'done c']);
+    // Idle after a lone job: the next does not wait.
+    const lone = batcher.submit('d', 1);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(batches.map((batch) => batch.jobs)).toEqual([['a', 'b'], ['c'], ['d']]);
+    batches[2]?.finish();
+    expect(await lone).toBe('done d');
+    // Idle after a batch of two (load): the next waits for company.
+    const pair = [batcher.submit('e', 1), batcher.submit('f', 1)];
+    await vi.advanceTimersByTimeAsync(0);
+    batches[3]?.finish();
+    expect(await Promise.all(pair)).toEqual(['done e', 'done f']);
+    const after = batcher.submit('g', 1);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(batches).toHaveLength(4);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(batches[4]?.jobs).toEqual(['g']);
+    batches[4]?.finish();
+    expect(await after).toBe('done g');
+  });
+
+  it('waits the delay when idle too with waitWhenIdle', async () => {
+    const { batches, run } = recordingRun();
+    const batcher = new DynamicBatcher(run, { maxBatchSize: 8, maxQueueDelayMs: 10, waitWhenIdle: true });
+    const lone = batcher.submit('a', 1);
+    await vi.advanceTimersByTimeAsync(9);
+    expect(batches).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(batches.map((batch) => batch.jobs)).toEqual([['a']]);
+    batches[0]?.finish();
+    expect(await lone).toBe('done a');
+  });
+
   it('never splits a job and packs jobs up to maxBatchSize images', async () => {
     const { batches, run } = recordingRun();
     const batcher = new DynamicBatcher(run, { maxBatchSize: 4, maxQueueDelayMs: 0, maxInFlightBatches: 1 });
@@ -89,6 +137,8 @@ describe('DynamicBatcher', () => {
   it('drops cancelled and expired jobs before they run', async () => {
     const { batches, run } = recordingRun();
     const batcher = new DynamicBatcher(run, { maxBatchSize: 8, maxQueueDelayMs: 50 });
+    // A full batch runs: the jobs below wait for the delay.
+    const busy = batcher.submit('busy', 8);
     const controller = new AbortController();
     const cancelledJob = batcher.submit('cancelled', 1, { signal: controller.signal });
     const expiredJob = batcher.submit('expired', 1, { deadline: Date.now() + 20 });
@@ -100,9 +150,9 @@ describe('DynamicBatcher', () => {
     const expiredRejection = expect(expiredJob).rejects.toMatchObject({ name: 'DeadlineExceeded' });
     await vi.advanceTimersByTimeAsync(50);
     await expiredRejection;
-    expect(batches.map((batch) => batch.jobs)).toEqual([['kept']]);
-    batches[0]?.finish();
-    expect(await kept).toBe('done kept');
+    expect(batches.map((batch) => batch.jobs)).toEqual([['busy'], ['kept']]);
+    batches.forEach((batch) => batch.finish());
+    expect(await Promise.all([busy, kept])).toEqual(['done busy', 'done kept']);
     await expect(batcher.submit('late', 1, { signal: controller.signal })).rejects.toMatchObject({
       name: 'AbortError',
     });

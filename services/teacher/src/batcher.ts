@@ -3,8 +3,14 @@ import { Unavailable } from '@noisystudent/core';
 export interface BatcherOptions {
   /** Images per batch; a batch closes when it holds this many. @default 32 */
   maxBatchSize: number;
-  /** How long the oldest waiting image may wait for others to fill its batch. @default 2 */
+  /**
+   * How long the oldest waiting image may wait for others to fill its batch while another batch
+   * runs or after a batch of several jobs (with none running after a lone job, the images waiting
+   * go at the end of the event loop's turn, unless `waitWhenIdle`). @default 2
+   */
   maxQueueDelayMs: number;
+  /** Waits `maxQueueDelayMs` also when no batch runs after a lone job: fuller batches at light load, for latency. @default false */
+  waitWhenIdle: boolean;
   /** Images waiting at most; beyond it a submit is refused with UNAVAILABLE. @default 1024 */
   maxQueueSize: number;
   /** Batches handed to `run` and not finished yet; 2 lets the next batch wait at the model. @default 2 */
@@ -14,6 +20,7 @@ export interface BatcherOptions {
 export const DEFAULT_BATCHER_OPTIONS: BatcherOptions = {
   maxBatchSize: 32,
   maxQueueDelayMs: 2,
+  waitWhenIdle: false,
   maxQueueSize: 1024,
   maxInFlightBatches: 2,
 };
@@ -54,7 +61,11 @@ interface Waiting<Job, Result> extends QueuedJob<Job> {
 /**
  * One queue for every caller (docs/architecture.md §5, Teacher): jobs of one or more images are gathered
  * into batches of at most `maxBatchSize` images, a batch leaves when it is full or its oldest
- * job has waited `maxQueueDelayMs`, and at most `maxInFlightBatches` run at once. Cancelled and
+ * job has waited `maxQueueDelayMs`, and at most `maxInFlightBatches` run at once. When no batch
+ * runs and the last batch was a lone job (light load: a caller waiting for each answer before it
+ * asks again), waiting for company would only add latency: what is queued leaves at the end of
+ * the event loop's turn (with every job that arrived in it), and later jobs gather behind it
+ * (unless `waitWhenIdle`). Under load, batches keep filling for the delay. Cancelled and
  * expired jobs are dropped before they reach `run`. `run` gets the jobs of one batch and returns
  * one result per job, in order.
  */
@@ -64,6 +75,9 @@ export class DynamicBatcher<Job, Result> {
   private queuedImages = 0;
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
+  private endOfTurn: NodeJS.Immediate | undefined;
+  /** Jobs in the batch dispatched last (0: none yet). */
+  private lastBatchJobs = 0;
   private closed = false;
   private readonly idleWaiters: Array<() => void> = [];
 
@@ -142,7 +156,8 @@ export class DynamicBatcher<Job, Result> {
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private pump(): void {
+  /** `endOfTurn`: called at the end of the event loop's turn in which jobs arrived. */
+  private pump(endOfTurn = false): void {
     if (this.timer !== undefined) {
       clearTimeout(this.timer);
       this.timer = undefined;
@@ -153,7 +168,14 @@ export class DynamicBatcher<Job, Result> {
       if (oldest === undefined) break;
       const waited = this.now() - oldest.enqueuedAt;
       const full = this.queuedImages >= this.options.maxBatchSize;
-      if (!full && !this.closed && waited < this.options.maxQueueDelayMs) {
+      const idle = this.inFlight === 0 && this.lastBatchJobs <= 1 && !this.options.waitWhenIdle;
+      if (!full && !this.closed && waited < this.options.maxQueueDelayMs && !(idle && endOfTurn)) {
+        if (idle && this.endOfTurn === undefined) {
+          this.endOfTurn = setImmediate(() => {
+            this.endOfTurn = undefined;
+            this.pump(true);
+          });
+        }
         this.timer = setTimeout(() => this.pump(), this.options.maxQueueDelayMs - waited);
         break;
       }
@@ -194,6 +216,7 @@ export class DynamicBatcher<Job, Result> {
 
   private dispatch(batch: Array<Waiting<Job, Result>>): void {
     this.inFlight++;
+    this.lastBatchJobs = batch.length;
     const settle = (outcome: { results: Result[] } | { error: unknown }): void => {
       this.inFlight--;
       batch.forEach((waiting, index) => {

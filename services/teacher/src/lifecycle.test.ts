@@ -133,7 +133,12 @@ describe('the teacher service', () => {
   it('shuts down gracefully: requests already accepted are answered, later ones refused', async () => {
     // A long queue delay keeps the accepted requests waiting in the queue when stop() begins; a
     // long shutdown timeout lets the open stream below hold stop() for as long as the test needs.
-    const teacher = await start({ maxQueueDelayMs: 600_000, maxBatchSize: 64, shutdownTimeoutMs: 60_000 });
+    const teacher = await start({
+      maxQueueDelayMs: 600_000,
+      waitWhenIdle: true,
+      maxBatchSize: 64,
+      shutdownTimeoutMs: 60_000,
+    });
     const client = connectTeacher(teacher.port);
     const stream: PredictStreamCall = client.raw.predictStream();
     const answers = collectAnswers(stream);

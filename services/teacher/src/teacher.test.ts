@@ -162,10 +162,18 @@ async function sampleSum(metric: MetricReading, sample?: string, labels: Record<
 
 describe('the teacher service holding requests in its queue', () => {
   it('drops a request whose deadline passes while it waits in the queue, before compute', async () => {
-    // A batch leaves only when 4 images wait (the queue delay is far longer than the test): the
+    // A batch leaves only when 4 images wait (the queue delay, also when idle, is far longer than the test): the
     // lone request below can only leave the queue by expiring there.
     const config = teacherConfig(
-      { port: 0, metricsPort: 0, modelFile, maxBatchSize: 4, maxQueueDelayMs: 600_000, maxInFlightBatches: 1 },
+      {
+        port: 0,
+        metricsPort: 0,
+        modelFile,
+        maxBatchSize: 4,
+        maxQueueDelayMs: 600_000,
+        waitWhenIdle: true,
+        maxInFlightBatches: 1,
+      },
       {},
     );
     const held = await startTeacher(config, createLogger({ service: 'teacher', level: 'silent' }));

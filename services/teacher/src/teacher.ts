@@ -87,6 +87,7 @@ export async function startTeacher(config: TeacherConfig, log: Logger): Promise<
     {
       maxBatchSize: config.maxBatchSize,
       maxQueueDelayMs: config.maxQueueDelayMs,
+      waitWhenIdle: config.waitWhenIdle,
       maxQueueSize: config.maxQueueSize,
       maxInFlightBatches: config.maxInFlightBatches,
     },
