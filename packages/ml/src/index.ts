@@ -142,7 +142,13 @@ export {
   type PseudoLabelSelection,
 } from './pseudo-label/policy.js';
 export { applyTemperature, writePseudoLabelTarget, type PseudoLabelMode } from './pseudo-label/targets.js';
-export { inputSize, modelInputSpec, writeModelInput, type ModelInputSpec } from './preprocess/model-input.js';
+export {
+  inputSize,
+  modelInputSpec,
+  writeModelInput,
+  writeTensorModelInput,
+  type ModelInputSpec,
+} from './preprocess/model-input.js';
 export { PIXEL_SCALE, trainingPreprocessing, type ImageDataDescription } from './preprocess/training-input.js';
 export { integerOption, positiveNumberOption, runMain } from './cli/options.js';
 export { medianSpread, type MedianSpread } from './bench/median-spread.js';

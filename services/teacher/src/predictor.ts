@@ -1,4 +1,4 @@
-import { inputSize, writeModelInput } from '@noisystudent/ml';
+import { inputSize, writeModelInput, writeTensorModelInput } from '@noisystudent/ml';
 import { InvalidArgument, Unavailable } from '@noisystudent/core';
 import type { Image } from '@noisystudent/proto';
 
@@ -58,17 +58,17 @@ export class Predictor {
     const model = this.slot.require();
     const size = inputSize(model.inputSpec);
     const input = new Float32Array(images.length * size);
-    await Promise.all(
-      images.map((image, index) =>
-        writeModelInput(
-          image,
-          model.inputSpec,
-          images.length === 1 && field !== 'images' ? field : `${field}[${index}]`,
-          input,
-          index * size,
-        ),
-      ),
-    );
+    // Tensors are written at once; encoded images are decoded on libuv's pool, all at the same time.
+    const decoding: Array<Promise<void>> = [];
+    images.forEach((image, index) => {
+      const name = images.length === 1 && field !== 'images' ? field : `${field}[${index}]`;
+      if (image?.content?.$case === 'encoded') {
+        decoding.push(writeModelInput(image, model.inputSpec, name, input, index * size));
+      } else {
+        writeTensorModelInput(image, model.inputSpec, name, input, index * size);
+      }
+    });
+    if (decoding.length > 0) await Promise.all(decoding);
     const result = await this.batcher.submit({ input, count: images.length, inputKey: model.inputKey }, images.length, {
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       ...(options.deadline === undefined ? {} : { deadline: options.deadline }),

@@ -110,13 +110,35 @@ export async function writeModelInput(
   offset: number,
 ): Promise<void> {
   const content = image?.content;
+  if (content?.$case === 'encoded') {
+    const pixels = await decodeEncoded(content.value, spec, `${field}.encoded`);
+    normalizeInto(pixels, spec, out, offset);
+    return;
+  }
+  writeTensorModelInput(image, spec, field, out, offset);
+}
+
+/**
+ * `writeModelInput` for an image that is not encoded, without waiting: a tensor is checked and
+ * written at once (the serving path's common case; no promise per image). An encoded image or
+ * none throws `InvalidArgument` naming `field`.
+ */
+export function writeTensorModelInput(
+  image: Image | undefined,
+  spec: ModelInputSpec,
+  field: string,
+  out: Float32Array,
+  offset: number,
+): void {
+  const content = image?.content;
   if (content === undefined) {
     throw new InvalidArgument(field, 'expected an image: encoded PNG/JPEG bytes or a tensor, got neither');
   }
   if (content.$case === 'encoded') {
-    const pixels = await decodeEncoded(content.value, spec, `${field}.encoded`);
-    normalizeInto(pixels, spec, out, offset);
-    return;
+    throw new InvalidArgument(
+      `${field}.encoded`,
+      'expected a tensor here (encoded images are decoded by writeModelInput)',
+    );
   }
   normalizeInto(tensorPixels(content.value, spec, `${field}.tensor`), spec, out, offset);
 }
