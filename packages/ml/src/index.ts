@@ -145,8 +145,11 @@ export { applyTemperature, writePseudoLabelTarget, type PseudoLabelMode } from '
 export {
   inputSize,
   modelInputSpec,
+  modelInputPixels,
+  tensorInputPixels,
   writeModelInput,
-  writeTensorModelInput,
+  writePixels,
+  type ModelInputPixels,
   type ModelInputSpec,
 } from './preprocess/model-input.js';
 export { PIXEL_SCALE, trainingPreprocessing, type ImageDataDescription } from './preprocess/training-input.js';

@@ -1,4 +1,11 @@
-import { inputSize, writeModelInput, writeTensorModelInput } from '@noisystudent/ml';
+import {
+  inputSize,
+  modelInputPixels,
+  tensorInputPixels,
+  writePixels,
+  type ModelInputPixels,
+  type ModelInputSpec,
+} from '@noisystudent/ml';
 import { InvalidArgument, Unavailable } from '@noisystudent/core';
 import type { Image } from '@noisystudent/proto';
 
@@ -6,10 +13,10 @@ import { DynamicBatcher, type BatcherOptions, type QueuedJob } from './batcher.j
 import type { ModelHost } from './model-host.js';
 import type { ModelSlot, ServingModel } from './model-slot.js';
 
-/** Images prepared for one model's input, waiting for a batch. */
+/** Images checked (and decoded) for one model's input, waiting for a batch. */
 interface PredictJob {
-  input: Float32Array;
-  count: number;
+  pixels: ModelInputPixels[];
+  spec: ModelInputSpec;
   inputKey: string;
 }
 
@@ -56,20 +63,34 @@ export class Predictor {
   async predict(images: ReadonlyArray<Image | undefined>, options: PredictOptions = {}): Promise<PredictResult> {
     const field = options.field ?? 'images';
     const model = this.slot.require();
-    const size = inputSize(model.inputSpec);
-    const input = new Float32Array(images.length * size);
-    // Tensors are written at once; encoded images are decoded on libuv's pool, all at the same time.
+    // Tensors are checked at once and kept as they came (normalized straight into the batch's
+    // input); encoded images are decoded on libuv's pool, all at the same time.
+    const pixels: ModelInputPixels[] = [];
     const decoding: Array<Promise<void>> = [];
+    let invalid: { error: unknown } | undefined;
     images.forEach((image, index) => {
       const name = images.length === 1 && field !== 'images' ? field : `${field}[${index}]`;
       if (image?.content?.$case === 'encoded') {
-        decoding.push(writeModelInput(image, model.inputSpec, name, input, index * size));
-      } else {
-        writeTensorModelInput(image, model.inputSpec, name, input, index * size);
+        decoding.push(
+          modelInputPixels(image, model.inputSpec, name).then((decoded) => {
+            pixels[index] = decoded;
+          }),
+        );
+      } else if (invalid === undefined) {
+        try {
+          pixels[index] = tensorInputPixels(image, model.inputSpec, name);
+        } catch (error) {
+          invalid = { error };
+        }
       }
     });
+    if (invalid !== undefined) {
+      await Promise.allSettled(decoding);
+      throw invalid.error;
+    }
     if (decoding.length > 0) await Promise.all(decoding);
-    const result = await this.batcher.submit({ input, count: images.length, inputKey: model.inputKey }, images.length, {
+    const job = { pixels, spec: model.inputSpec, inputKey: model.inputKey };
+    const result = await this.batcher.submit(job, images.length, {
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
     });
@@ -82,15 +103,17 @@ export class Predictor {
     try {
       for (const queued of jobs) this.observer.queued(queued.queuedMs);
       const runnable = jobs.filter((queued) => queued.job.inputKey === model.inputKey);
-      const total = runnable.reduce((sum, queued) => sum + queued.job.count, 0);
+      const total = runnable.reduce((sum, queued) => sum + queued.job.pixels.length, 0);
       const results = new Map<QueuedJob<PredictJob>, JobResult>();
       if (total > 0) {
         const size = inputSize(model.inputSpec);
         const input = new Float32Array(total * size);
         let offset = 0;
         for (const queued of runnable) {
-          input.set(queued.job.input, offset);
-          offset += queued.job.input.length;
+          for (const pixels of queued.job.pixels) {
+            writePixels(pixels, queued.job.spec, input, offset);
+            offset += size;
+          }
         }
         const { probabilities, computeMs } = await this.host.predict(model.modelId, input, total);
         this.observer.batch(total, computeMs);
@@ -98,7 +121,7 @@ export class Predictor {
         let row = 0;
         for (const queued of runnable) {
           const rows: Float32Array[] = [];
-          for (let image = 0; image < queued.job.count; image++, row++) {
+          for (let image = 0; image < queued.job.pixels.length; image++, row++) {
             rows.push(probabilities.slice(row * classes, (row + 1) * classes));
           }
           results.set(queued, { rows, model });

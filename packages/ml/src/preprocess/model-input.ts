@@ -96,6 +96,9 @@ export function modelInputSpec(metadata: ModelMetadata): ModelInputSpec {
   };
 }
 
+/** An image's pixels as the model takes them (its height, width and channels, HWC), before normalization. */
+export type ModelInputPixels = Uint8Array | Float32Array;
+
 /**
  * One request image as the model's input, written at `out[offset …]` (HWC, float32): an encoded
  * PNG/JPEG is decoded, converted and resized like the training data; a tensor must already have
@@ -109,27 +112,26 @@ export async function writeModelInput(
   out: Float32Array,
   offset: number,
 ): Promise<void> {
-  const content = image?.content;
-  if (content?.$case === 'encoded') {
-    const pixels = await decodeEncoded(content.value, spec, `${field}.encoded`);
-    normalizeInto(pixels, spec, out, offset);
-    return;
-  }
-  writeTensorModelInput(image, spec, field, out, offset);
+  writePixels(await modelInputPixels(image, spec, field), spec, out, offset);
 }
 
-/**
- * `writeModelInput` for an image that is not encoded, without waiting: a tensor is checked and
- * written at once (the serving path's common case; no promise per image). An encoded image or
- * none throws `InvalidArgument` naming `field`.
- */
-export function writeTensorModelInput(
+/** What `writeModelInput` writes, before normalization (checked, decoded if encoded). */
+export async function modelInputPixels(
   image: Image | undefined,
   spec: ModelInputSpec,
   field: string,
-  out: Float32Array,
-  offset: number,
-): void {
+): Promise<ModelInputPixels> {
+  const content = image?.content;
+  if (content?.$case === 'encoded') return decodeEncoded(content.value, spec, `${field}.encoded`);
+  return tensorInputPixels(image, spec, field);
+}
+
+/**
+ * `modelInputPixels` for an image that is not encoded, without waiting: a tensor is checked and
+ * its pixels returned at once (the serving path's common case: no promise and no copy per image).
+ * An encoded image or none throws `InvalidArgument` naming `field`.
+ */
+export function tensorInputPixels(image: Image | undefined, spec: ModelInputSpec, field: string): ModelInputPixels {
   const content = image?.content;
   if (content === undefined) {
     throw new InvalidArgument(field, 'expected an image: encoded PNG/JPEG bytes or a tensor, got neither');
@@ -137,10 +139,10 @@ export function writeTensorModelInput(
   if (content.$case === 'encoded') {
     throw new InvalidArgument(
       `${field}.encoded`,
-      'expected a tensor here (encoded images are decoded by writeModelInput)',
+      'expected a tensor here (encoded images are decoded by modelInputPixels)',
     );
   }
-  normalizeInto(tensorPixels(content.value, spec, `${field}.tensor`), spec, out, offset);
+  return tensorPixels(content.value, spec, `${field}.tensor`);
 }
 
 /**
@@ -227,12 +229,8 @@ function tensorPixels(tensor: Tensor, spec: ModelInputSpec, field: string): Uint
   throw new InvalidArgument(`${field}.dtype`, `expected UINT8 or FLOAT32, got ${dtypeToJSON(tensor.dtype)}`);
 }
 
-function normalizeInto(
-  pixels: Uint8Array | Float32Array,
-  spec: ModelInputSpec,
-  out: Float32Array,
-  offset: number,
-): void {
+/** Normalizes one image's pixels (`spec`'s scale and offset per channel) into `out[offset …]`. */
+export function writePixels(pixels: ModelInputPixels, spec: ModelInputSpec, out: Float32Array, offset: number): void {
   const { channels, scale, offset: shift } = spec;
   const elements = inputSize(spec);
   if (offset + elements > out.length)
