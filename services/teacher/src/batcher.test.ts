@@ -158,6 +158,28 @@ describe('DynamicBatcher', () => {
     });
   });
 
+  it('drops every waiting job of a shared signal when it aborts, and none that already runs', async () => {
+    const { batches, run } = recordingRun();
+    const batcher = new DynamicBatcher(run, { maxBatchSize: 2, maxQueueDelayMs: 50, maxInFlightBatches: 1 });
+    const controller = new AbortController();
+    const listeners = vi.spyOn(controller.signal, 'addEventListener');
+    const { signal } = controller;
+    // The first two fill a batch and run; three wait behind it.
+    const jobs = ['a', 'b', 'c', 'd', 'e'].map((job) => batcher.submit(job, 1, { signal }));
+    expect(batches.map((batch) => batch.jobs)).toEqual([['a', 'b']]);
+    expect(batcher.queuedImageCount).toBe(3);
+    // One listener while a and b waited, one for c, d and e: not one per job.
+    expect(listeners).toHaveBeenCalledTimes(2);
+    const rejections = jobs.slice(2).map((job) => expect(job).rejects.toMatchObject({ name: 'AbortError' }));
+    controller.abort('stream cancelled by the caller');
+    await Promise.all(rejections);
+    expect(batcher.queuedImageCount).toBe(0);
+    batches[0]?.finish();
+    expect(await Promise.all(jobs.slice(0, 2))).toEqual(['done a', 'done b']);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(batches).toHaveLength(1);
+  });
+
   it('rejects every job of a failed batch and goes on', async () => {
     const { batches, run } = recordingRun();
     const batcher = new DynamicBatcher(run, { maxBatchSize: 2, maxQueueDelayMs: 10 });

@@ -53,7 +53,6 @@ interface Waiting<Job, Result> extends QueuedJob<Job> {
   enqueuedAt: number;
   deadline: number;
   signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
   resolve(result: Result): void;
   reject(error: unknown): void;
 }
@@ -76,6 +75,8 @@ export class DynamicBatcher<Job, Result> {
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
   private endOfTurn: NodeJS.Immediate | undefined;
+  /** Jobs waiting in the queue by the signal that cancels them, with that signal's one listener. */
+  private readonly bySignal = new Map<AbortSignal, { jobs: Set<Waiting<Job, Result>>; onAbort: () => void }>();
   /** Jobs in the batch dispatched last (0: none yet). */
   private lastBatchJobs = 0;
   private closed = false;
@@ -127,21 +128,10 @@ export class DynamicBatcher<Job, Result> {
         enqueuedAt: this.now(),
         deadline: options.deadline ?? Infinity,
         signal: options.signal,
-        onAbort: undefined,
         resolve,
         reject,
       };
-      if (options.signal !== undefined) {
-        const signal = options.signal;
-        waiting.onAbort = () => {
-          const index = this.queue.indexOf(waiting);
-          if (index < 0) return;
-          this.queue.splice(index, 1);
-          this.queuedImages -= waiting.size;
-          reject(cancelled(signal));
-        };
-        signal.addEventListener('abort', waiting.onAbort, { once: true });
-      }
+      if (options.signal !== undefined) this.attach(waiting, options.signal);
       this.queue.push(waiting);
       this.queuedImages += size;
       this.pump();
@@ -238,8 +228,41 @@ export class DynamicBatcher<Job, Result> {
     );
   }
 
+  /**
+   * Drops `waiting` from the queue if `signal` aborts first. One listener per signal, however many
+   * of its jobs wait: a PredictStream's requests share its signal, and an EventTarget walks its
+   * listeners on every add.
+   */
+  private attach(waiting: Waiting<Job, Result>, signal: AbortSignal): void {
+    let waiters = this.bySignal.get(signal);
+    if (waiters === undefined) {
+      const jobs = new Set<Waiting<Job, Result>>();
+      const onAbort = (): void => {
+        this.bySignal.delete(signal);
+        for (const job of jobs) {
+          const index = this.queue.indexOf(job);
+          if (index < 0) continue;
+          this.queue.splice(index, 1);
+          this.queuedImages -= job.size;
+          job.reject(cancelled(signal));
+        }
+      };
+      waiters = { jobs, onAbort };
+      this.bySignal.set(signal, waiters);
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    waiters.jobs.add(waiting);
+  }
+
   private detach(waiting: Waiting<Job, Result>): void {
-    if (waiting.onAbort !== undefined) waiting.signal?.removeEventListener('abort', waiting.onAbort);
+    const signal = waiting.signal;
+    const waiters = signal === undefined ? undefined : this.bySignal.get(signal);
+    if (signal === undefined || waiters === undefined) return;
+    waiters.jobs.delete(waiting);
+    if (waiters.jobs.size === 0) {
+      signal.removeEventListener('abort', waiters.onAbort);
+      this.bySignal.delete(signal);
+    }
   }
 }
 
