@@ -130,6 +130,20 @@ export function buildShards(
   return { parts, counts: countParts(parts, window, classes) };
 }
 
+/** Counts of nothing yet, with `classes` zero copies per class. */
+export function emptyWindowCounts(classes: number): WindowCounts {
+  return {
+    labeled: 0,
+    inShards: 0,
+    copies: 0,
+    cutByBalancing: 0,
+    belowThreshold: 0,
+    rejected: 0,
+    confidenceSum: 0,
+    copiesPerClass: new Array<number>(classes).fill(0),
+  };
+}
+
 /**
  * What `parts` hold of `window`, per outcome: the window's accounting from the parts themselves,
  * so a window stored without some of its images (another replica gave them an outcome first)
@@ -140,16 +154,7 @@ export function countParts(parts: readonly Shard[], window: readonly LabeledImag
   for (const item of window) {
     if (item.outcome.kind === 'prediction') topProbability.set(item.sourceId, Math.max(...item.outcome.probabilities));
   }
-  const counts: WindowCounts = {
-    labeled: 0,
-    inShards: 0,
-    copies: 0,
-    cutByBalancing: 0,
-    belowThreshold: 0,
-    rejected: 0,
-    confidenceSum: 0,
-    copiesPerClass: new Array<number>(classes).fill(0),
-  };
+  const counts = emptyWindowCounts(classes);
   for (const part of parts) {
     counts.inShards += part.examples.length;
     counts.cutByBalancing += part.cutByBalancingIds.length;

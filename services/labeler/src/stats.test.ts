@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { buildShards, type LabeledImage, type WindowCounts } from './shards.js';
+import { buildShards, emptyWindowCounts, type LabeledImage, type WindowCounts } from './shards.js';
 import { LabelerStats } from './stats.js';
 
 /** A clock the test moves: milliseconds since the replica started. */
@@ -11,17 +11,7 @@ function testClock(): { now: () => number; at(ms: number): void } {
 }
 
 function counts(partial: Partial<WindowCounts>): WindowCounts {
-  return {
-    labeled: 0,
-    inShards: 0,
-    copies: 0,
-    cutByBalancing: 0,
-    belowThreshold: 0,
-    rejected: 0,
-    confidenceSum: 0,
-    copiesPerClass: [],
-    ...partial,
-  };
+  return { ...emptyWindowCounts(0), ...partial };
 }
 
 /** A window of `images` images, all below the threshold: what matters to the rate is the count. */

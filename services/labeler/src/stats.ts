@@ -1,6 +1,6 @@
 import type { GetStatsResponse, VersionStats } from '@noisystudent/proto';
 
-import type { WindowCounts } from './shards.js';
+import { emptyWindowCounts, type WindowCounts } from './shards.js';
 
 interface VersionTotals extends WindowCounts {
   shards: number;
@@ -35,17 +35,7 @@ export class LabelerStats {
   }
 
   window(version: string, counts: WindowCounts, shards: number): void {
-    const totals = this.versions.get(version) ?? {
-      labeled: 0,
-      inShards: 0,
-      copies: 0,
-      cutByBalancing: 0,
-      belowThreshold: 0,
-      rejected: 0,
-      confidenceSum: 0,
-      copiesPerClass: [],
-      shards: 0,
-    };
+    const totals = this.versions.get(version) ?? { ...emptyWindowCounts(0), shards: 0 };
     totals.labeled += counts.labeled;
     totals.inShards += counts.inShards;
     totals.copies += counts.copies;
