@@ -1,5 +1,7 @@
-// Convolutions as im2col + SGEMM (OpenBLAS, one thread per call) with the work split across
-// OpenMP threads: forward and filter gradient by ranges of output rows, input gradient by images.
+// Convolutions: 3×3 stride-1 ones by Winograd where the CPU takes it (winograd.h), else oneDNN
+// where the addon has it (dnnl_conv.cc), else im2col + SGEMM (OpenBLAS, one thread per call)
+// with the work split across OpenMP threads: forward and filter gradient by ranges of output
+// rows, input gradient by images.
 #include <cblas.h>
 #include <omp.h>
 
