@@ -167,7 +167,7 @@ export class LabelingWorker {
       const labeled = await Promise.all(messages.map((message) => this.label(message)));
       const sequences = messages.map((message) => message.seq);
       const windowId = `w${Math.min(...sequences)}-${Math.max(...sequences)}-${messages.length}`;
-      const { parts } = buildShards(labeled, {
+      const parts = buildShards(labeled, {
         teacherVersion,
         classes: this.options.classes,
         policy: this.options.policy,

@@ -49,7 +49,8 @@ describe('buildShards', () => {
       },
       predicted('e', [0.05, 0.05, 0.9]),
     ] satisfies LabeledImage[];
-    const { parts, counts } = buildShards(window, options);
+    const parts = buildShards(window, options);
+    const counts = countParts(parts, window, CLASSES);
     expect(parts).toHaveLength(1);
     const [shard] = parts;
     expect(shard?.shardId).toBe('v2.w1-6.0');
@@ -78,10 +79,11 @@ describe('buildShards', () => {
       predicted('x3', [0.7, 0.2, 0.1]),
       predicted('y1', [0.1, 0.9, 0]),
     ];
-    const { parts, counts } = buildShards(window, {
+    const parts = buildShards(window, {
       ...options,
       policy: { threshold: 0.5, mode: 'hard', targetPerClass: 2 },
     });
+    const counts = countParts(parts, window, CLASSES);
     const result = outcomes(parts);
     expect(result.cut).toEqual(['x3']);
     expect(result.examples.sort()).toEqual(['x1', 'x2', 'y1']);
@@ -95,7 +97,7 @@ describe('buildShards', () => {
   it('splits a window over parts that each fit the max payload, same ids for the same window', () => {
     const window = Array.from({ length: 40 }, (_, index) => predicted(`img-${index}`, [0.9, 0.05, 0.05], 10_000));
     const small = { ...options, maxPayloadBytes: 64 * 1024 };
-    const { parts } = buildShards(window, small);
+    const parts = buildShards(window, small);
     expect(parts.length).toBeGreaterThan(5);
     for (const part of parts) {
       expect(Shard.encode(part).finish().byteLength).toBeLessThanOrEqual(small.maxPayloadBytes);
@@ -104,14 +106,13 @@ describe('buildShards', () => {
     }
     expect(parts.map((part) => part.shardId)).toEqual(parts.map((_, index) => `v2.w1-6.${index}`));
     expect(outcomes(parts).examples).toEqual(window.map((item) => item.sourceId));
-    expect(buildShards(window, small).parts.map((part) => part.shardId)).toEqual(parts.map((part) => part.shardId));
+    expect(buildShards(window, small).map((part) => part.shardId)).toEqual(parts.map((part) => part.shardId));
   });
 
   it('rejects an image too large for any part, naming the limit', () => {
-    const { parts, counts } = buildShards([predicted('huge', [1, 0, 0], 70_000), predicted('ok', [1, 0, 0])], {
-      ...options,
-      maxPayloadBytes: 64 * 1024,
-    });
+    const window = [predicted('huge', [1, 0, 0], 70_000), predicted('ok', [1, 0, 0])];
+    const parts = buildShards(window, { ...options, maxPayloadBytes: 64 * 1024 });
+    const counts = countParts(parts, window, CLASSES);
     expect(outcomes(parts)).toEqual({ examples: ['ok'], below: [], cut: [], rejected: ['huge'] });
     expect(parts[0]?.rejected[0]?.reason).toMatch(
       /^image: \d+ bytes as a shard example, over the 65536-byte NATS max payload$/,
@@ -128,7 +129,7 @@ describe('withoutImages and countParts', () => {
       predicted('c', [0.1, 0.8, 0.1]),
       { sourceId: 'd', image: undefined, outcome: { kind: 'rejected', reason: 'image: none' } },
     ] satisfies LabeledImage[];
-    const [part] = buildShards(window, options).parts;
+    const [part] = buildShards(window, options);
     const kept = withoutImages(part as Shard, new Set(['a', 'b']));
     expect(outcomes(kept === null ? [] : [kept])).toEqual({ examples: ['c'], below: [], cut: [], rejected: ['d'] });
     expect(part?.examples).toHaveLength(2);

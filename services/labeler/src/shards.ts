@@ -40,12 +40,10 @@ const PART_OVERHEAD_BYTES = 1024;
  * Applies the pseudo-label policy (the one @noisystudent/ml module every part uses) to a window
  * and writes the result as shard parts: kept images with their targets and copy counts, and the
  * ids of the others with their outcome, so every image of the window is in exactly one part, in
- * exactly one list. An image too large for any part is rejected with the reason.
+ * exactly one list. An image too large for any part is rejected with the reason. What the parts
+ * hold, per outcome, is `countParts`.
  */
-export function buildShards(
-  window: readonly LabeledImage[],
-  options: ShardOptions,
-): { parts: Shard[]; counts: WindowCounts } {
+export function buildShards(window: readonly LabeledImage[], options: ShardOptions): Shard[] {
   const { classes } = options;
   const predicted = window.filter((item) => item.outcome.kind === 'prediction');
   const rejected: RejectedImage[] = window.flatMap((item) =>
@@ -127,7 +125,7 @@ export function buildShards(
     part.shardId = `${options.teacherVersion}.${options.windowId}.${index}`;
   });
 
-  return { parts, counts: countParts(parts, window, classes) };
+  return parts;
 }
 
 /** Counts of nothing yet, with `classes` zero copies per class. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { buildShards, emptyWindowCounts, type LabeledImage, type WindowCounts } from './shards.js';
+import { buildShards, countParts, emptyWindowCounts, type LabeledImage, type WindowCounts } from './shards.js';
 import { LabelerStats } from './stats.js';
 
 /** A clock the test moves: milliseconds since the replica started. */
@@ -143,7 +143,7 @@ describe('LabelerStats per version', () => {
         outcome: { kind: 'prediction', probabilities: Float32Array.of(0.5, 0.5) },
       },
     ];
-    const { counts: windowCounts } = buildShards(labeled, {
+    const parts = buildShards(labeled, {
       teacherVersion: 'v1',
       classes: 2,
       policy: { threshold: 0.6, mode: 'hard' },
@@ -151,6 +151,7 @@ describe('LabelerStats per version', () => {
       maxPayloadBytes: 64 * 1024,
       createdAt: new Date(0),
     });
+    const windowCounts = countParts(parts, labeled, 2);
     const stats = new LabelerStats(testClock().now);
     stats.window('v1', windowCounts, 1);
     // 'huge' is rejected (over the max payload), 'unsure' below the threshold: 'ok' alone is accepted.
