@@ -158,9 +158,10 @@ export class DynamicBatcher<Job, Result> {
       if (oldest === undefined) break;
       const waited = this.now() - oldest.enqueuedAt;
       const full = this.queuedImages >= this.options.maxBatchSize;
-      const idle = this.inFlight === 0 && this.lastBatchJobs <= 1 && !this.options.waitWhenIdle;
-      if (!full && !this.closed && waited < this.options.maxQueueDelayMs && !(idle && endOfTurn)) {
-        if (idle && this.endOfTurn === undefined) {
+      // Light load: nothing runs and the last batch was a lone job.
+      const goAtTurnEnd = this.inFlight === 0 && this.lastBatchJobs <= 1 && !this.options.waitWhenIdle;
+      if (!full && !this.closed && waited < this.options.maxQueueDelayMs && !(goAtTurnEnd && endOfTurn)) {
+        if (goAtTurnEnd && this.endOfTurn === undefined) {
           this.endOfTurn = setImmediate(() => {
             this.endOfTurn = undefined;
             this.pump(true);

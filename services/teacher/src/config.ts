@@ -36,15 +36,13 @@ export const teacherConfigSchema = z
       .default(10)
       .describe('nice value of the inference threads, so the gRPC thread always runs first (0: same priority)'),
     maxBatchSize: positive.default(32).describe('images per batch'),
-    maxQueueDelayMs: z.coerce
-      .number()
-      .min(0)
-      .default(2)
-      .describe('longest wait for a batch to fill while another batch runs, ms'),
+    maxQueueDelayMs: z.coerce.number().min(0).default(2).describe('longest wait for a batch to fill under load, ms'),
     waitWhenIdle: z
       .stringbool()
       .default(false)
-      .describe('wait maxQueueDelayMs even when no batch runs (fuller batches at light load; default: send at once)'),
+      .describe(
+        'wait maxQueueDelayMs at light load too (fuller batches; default: a request that finds the model idle goes at once)',
+      ),
     maxQueueSize: positive.default(1024).describe('images waiting at most; more are refused with UNAVAILABLE'),
     maxInFlightBatches: positive.default(2).describe('batches at the model at once'),
     maxImagesPerRequest: positive.default(256).describe('images one Predict may carry'),

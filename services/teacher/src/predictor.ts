@@ -1,11 +1,4 @@
-import {
-  inputSize,
-  modelInputPixels,
-  tensorInputPixels,
-  writePixels,
-  type ModelInputPixels,
-  type ModelInputSpec,
-} from '@noisystudent/ml';
+import { inputSize, modelInputPixels, tensorInputPixels, writePixels, type ModelInputPixels } from '@noisystudent/ml';
 import { InvalidArgument, Unavailable } from '@noisystudent/core';
 import type { Image } from '@noisystudent/proto';
 
@@ -16,7 +9,7 @@ import type { ModelSlot, ServingModel } from './model-slot.js';
 /** Images checked (and decoded) for one model's input, waiting for a batch. */
 interface PredictJob {
   pixels: ModelInputPixels[];
-  spec: ModelInputSpec;
+  /** The input the pixels were checked for: a batch runs only jobs of its model's input. */
   inputKey: string;
 }
 
@@ -64,32 +57,21 @@ export class Predictor {
     const field = options.field ?? 'images';
     const model = this.slot.require();
     // Tensors are checked at once and kept as they came (normalized straight into the batch's
-    // input); encoded images are decoded on libuv's pool, all at the same time.
-    const pixels: ModelInputPixels[] = [];
-    const decoding: Array<Promise<void>> = [];
-    let invalid: { error: unknown } | undefined;
-    images.forEach((image, index) => {
+    // input); encoded images are decoded on libuv's pool, all at the same time. A request of
+    // tensors only waits for no promise.
+    const checked = images.map((image, index): ModelInputPixels | Promise<ModelInputPixels> => {
       const name = images.length === 1 && field !== 'images' ? field : `${field}[${index}]`;
-      if (image?.content?.$case === 'encoded') {
-        decoding.push(
-          modelInputPixels(image, model.inputSpec, name).then((decoded) => {
-            pixels[index] = decoded;
-          }),
-        );
-      } else if (invalid === undefined) {
-        try {
-          pixels[index] = tensorInputPixels(image, model.inputSpec, name);
-        } catch (error) {
-          invalid = { error };
-        }
+      if (image?.content?.$case === 'encoded') return modelInputPixels(image, model.inputSpec, name);
+      try {
+        return tensorInputPixels(image, model.inputSpec, name);
+      } catch (error) {
+        return Promise.reject(error);
       }
     });
-    if (invalid !== undefined) {
-      await Promise.allSettled(decoding);
-      throw invalid.error;
-    }
-    if (decoding.length > 0) await Promise.all(decoding);
-    const job = { pixels, spec: model.inputSpec, inputKey: model.inputKey };
+    const pixels = checked.some((entry) => entry instanceof Promise)
+      ? await Promise.all(checked)
+      : (checked as ModelInputPixels[]);
+    const job = { pixels, inputKey: model.inputKey };
     const result = await this.batcher.submit(job, images.length, {
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
@@ -111,7 +93,7 @@ export class Predictor {
         let offset = 0;
         for (const queued of runnable) {
           for (const pixels of queued.job.pixels) {
-            writePixels(pixels, queued.job.spec, input, offset);
+            writePixels(pixels, model.inputSpec, input, offset);
             offset += size;
           }
         }
