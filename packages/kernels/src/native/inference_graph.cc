@@ -45,11 +45,11 @@ struct Step {
   std::function<void()> own;
 };
 
-// A 3×3 convolution Winograd F(2×2, 3×3) computes (winograd.h), where this CPU takes it.
-bool winograd_node(const GraphNode& node) {
-  return winograd_enabled() && node.kernel_h == 3 && node.kernel_w == 3 && node.stride_h == 1 && node.stride_w == 1 &&
-         node.pad_top == 1 && node.pad_left == 1 && node.pad_bottom == 1 && node.pad_right == 1 &&
-         node.in_channels % 8 == 0 && node.out_channels % 8 == 0;
+// Whether Winograd F(2×2, 3×3) computes this convolution (winograd.h's rule), where this CPU takes it.
+bool winograd_node(const GraphNode& node, const TensorShape& in, const TensorShape& out) {
+  const Conv2DShape shape{1, in.height, in.width, node.in_channels, node.kernel_h, node.kernel_w, node.out_channels,
+                          out.height, out.width, node.stride_h, node.stride_w, 1, 1, node.pad_top, node.pad_left};
+  return winograd_enabled() && winograd_fits(shape);
 }
 
 }  // namespace
@@ -208,7 +208,7 @@ InferenceGraph::Plan& InferenceGraph::plan_for(int batch) {
         const memory::dims src_dims{batch, in.channels, in.height, in.width};
         const memory::dims weight_dims{node.out_channels, node.in_channels, node.kernel_h, node.kernel_w};
         const memory::dims dst_dims{batch, out.channels, out.height, out.width};
-        const bool winograd = winograd_node(node);
+        const bool winograd = winograd_node(node, in, out);
         std::optional<dnnl::convolution_forward::primitive_desc> pd;
         memory src;
         memory::desc dst_desc;
