@@ -278,7 +278,7 @@ NS_AVX2 void sum_into_first(float* const* partial, int count, size_t begin, size
   }
 }
 
-// u[ξ][c][k..k+8) for every c, from g[i][j][c][k] (HWIO, `cols` = out channels), G = [1 0 0;
+// u[ξ][c][k..k+8) for every c and k, from g[i][j][c][k] (HWIO), G = [1 0 0;
 // ½ ½ ½; ½ −½ ½; 0 0 1].
 NS_AVX2 void transform_filter(const float* hwio, int in, int out, float* u) {
   const __m256 half = _mm256_set1_ps(0.5f);
@@ -381,17 +381,15 @@ void winograd_filter_gradient(const float* x, ChannelBlockLayout x_layout, const
   const int blocks = (tiles + kGradientTiles - 1) / kGradientTiles;
   const size_t transformed = static_cast<size_t>(16) * in_channels * out_channels;
   std::vector<float*> partial(static_cast<size_t>(omp_get_max_threads()));
-  int team = 1;
 #pragma omp parallel
   {
+    const int team = omp_get_num_threads(), me = omp_get_thread_num();
     // Each thread sums its tiles' share into its own du, kept between calls; then the sums of
     // every thread are added (each range of du by one thread) and transformed back.
     thread_local std::vector<float> scratch, sums;
     scratch.resize(static_cast<size_t>(16) * kGradientTiles * (in_channels + out_channels));
     sums.assign(transformed, 0.0f);
-    partial[omp_get_thread_num()] = sums.data();
-#pragma omp single
-    team = omp_get_num_threads();
+    partial[me] = sums.data();
 #pragma omp for schedule(static)
     for (long job = 0; job < static_cast<long>(batch) * blocks; ++job) {
       const int n = static_cast<int>(job / blocks), first = static_cast<int>(job % blocks) * kGradientTiles;
@@ -401,14 +399,11 @@ void winograd_filter_gradient(const float* x, ChannelBlockLayout x_layout, const
                                 scratch.data() + static_cast<size_t>(16) * kGradientTiles * in_channels, sums.data()};
       run_gradient_block(block);
     }
-    size_t begin = 0, end = 0;
+    // (The loop's end is a barrier: every thread's sums are complete here.)
     const size_t groups = transformed / 8;
-    begin = groups * omp_get_thread_num() / team * 8;
-    end = groups * (omp_get_thread_num() + 1) / team * 8;
-    sum_into_first(partial.data(), team, begin, end);
+    sum_into_first(partial.data(), team, groups * me / team * 8, groups * (me + 1) / team * 8);
 #pragma omp barrier
-    const int c_begin = in_channels * omp_get_thread_num() / team, c_end = in_channels * (omp_get_thread_num() + 1) / team;
-    transform_gradient(partial[0], in_channels, out_channels, c_begin, c_end, dw);
+    transform_gradient(partial[0], in_channels, out_channels, in_channels * me / team, in_channels * (me + 1) / team, dw);
   }
 }
 
